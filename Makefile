@@ -1,0 +1,63 @@
+# mlenb: the README's commands. `make test` and `make demo` set everything up on a fresh machine.
+SHELL := bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch first, pinned: a bare `torch` requirement pulls a multi-GB CUDA build. A GPU user picks
+# another build, e.g. `make test TORCH=torch==2.13.0 TORCH_PIP_ARGS="--index-url <your wheel index>"`.
+TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-fast check-sync export clean-nbs readme lab demo docs bench clean
+
+setup: $(STAMP)
+
+$(STAMP): settings.ini setup.py pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+# Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
+test: setup check-sync
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Notebook tests and pytest without the slow cells and marks.
+test-fast: setup check-sync
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+# mlenb/ and README.md are generated, notebooks committed clean: regenerating changes nothing.
+check-sync: setup
+	$(BIN)/python scripts/check_sync.py
+
+export: setup
+	$(BIN)/nbdev_export
+
+clean-nbs: setup
+	$(BIN)/nbdev_clean
+
+readme: setup
+	$(BIN)/python scripts/readme.py
+
+lab: setup
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) nbs
+
+# Until the app lands (issue 6): run the newest tour notebook headlessly and say where it went.
+demo: setup
+	mkdir -p artifacts
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir artifacts nbs/index.ipynb
+	@echo "demo: the tour ran; open artifacts/index.html"
+
+# Every notebook to HTML with nbconvert (quarto cannot be installed here; _quarto.yml stays valid).
+docs: setup
+	mkdir -p _docs
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir _docs nbs/[0-9]*.ipynb nbs/index.ipynb
+
+bench: setup
+	for f in bench/*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) _docs _proc build dist *.egg-info artifacts
