@@ -19,6 +19,9 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	touch $@
 
+# Small tensors run fastest on one thread, and nbdev_test runs two notebooks at once on 2 cores.
+test test-fast: export OMP_NUM_THREADS := 1
+
 # Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
 test: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2

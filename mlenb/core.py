@@ -174,6 +174,12 @@ def _freeze(v):
     if isinstance(v, (list, tuple)): return tuple(_freeze(o) for o in v)
     return v
 
+def _thaw(v):
+    "Plain containers again, for pickling."
+    if isinstance(v, MappingProxyType): return {k: _thaw(o) for k, o in v.items()}
+    if isinstance(v, tuple): return tuple(_thaw(o) for o in v)
+    return v
+
 # %% ../nbs/00_core.ipynb #31
 class Snapshot(Mapping):
     "An immutable record of an engine's state at one step; tensors are detached copies."
@@ -186,7 +192,7 @@ class Snapshot(Mapping):
         try: return self._fields[k]
         except KeyError: raise AttributeError(f"this snapshot has no field {k!r}; it has {', '.join(self._fields)}") from None
     def __setattr__(self, k, v): raise AttributeError(f"Snapshot is immutable: cannot set {k!r}")
-    def __reduce__(self): return (_snapshot_from_dict, (dict(self._fields),))
+    def __reduce__(self): return (_snapshot_from_dict, (_thaw(self._fields),))
     def replace(self, **changes)->Snapshot:
         "A new snapshot with `changes` applied."
         return Snapshot(**{**self._fields, **changes})

@@ -1,0 +1,80 @@
+"""EM per iteration: mlenb.em.GaussianMixture against scikit-learn, same data, same initial parameters, one process.
+
+Both run on one CPU thread (torch.set_num_threads(1); threadpoolctl for NumPy's BLAS). Seconds per
+iteration are differences of whole fits, (T(max_iter=b) - T(max_iter=a)) / (b - a), so set-up, the
+first and the last E-step cancel. The ratio is scikit-learn's time over mlenb's (higher is better for
+mlenb). `--device cuda` times mlenb on a GPU against scikit-learn on one CPU thread.
+
+    python bench/em_vs_sklearn.py            # N=200,000 D=8 K=16 full float64; N=1,000,000 D=2 K=8 float64 and float32
+    python bench/em_vs_sklearn.py --quick    # smaller, for a smoke test
+"""
+import os
+for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
+import argparse, time, warnings
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from mlenb.em import GaussianMixture, ConvergenceWarning
+
+def initial(X, K, seed=0):
+    "Shared initial parameters: K random points as means, equal weights, the data's precision for every component."
+    rng = np.random.default_rng(seed)
+    means = X[rng.choice(len(X), K, replace=False)]
+    P = np.linalg.inv(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
+    return dict(weights_init=np.full(K, 1 / K), means_init=means, precisions_init=np.repeat(P[None], K, 0))
+
+def fit_time(make, X, iters, repeat):
+    "Best wall time of `repeat` fits stopped after `iters` iterations, and the last fitted model."
+    best = float('inf')
+    for _ in range(repeat):
+        m = make(iters)
+        t = time.perf_counter(); m.fit(X); best = min(best, time.perf_counter() - t)
+    return best, m
+
+def per_iter(make, X, a, b, repeat):
+    "Seconds per iteration, by differencing fits of `a` and `b` iterations; and the `b`-iteration model."
+    ta, _ = fit_time(make, X, a, repeat)
+    tb, m = fit_time(make, X, b, repeat)
+    return (tb - ta) / (b - a), m
+
+def run(N, D, K, dtype, device, a, b, repeat, seed=0):
+    X, _ = make_blobs(N, D, centers=K, random_state=seed)
+    X = X.astype(np.float32 if dtype == torch.float32 else np.float64)
+    init = initial(X.astype(np.float64), K, seed)
+    Xt = torch.as_tensor(X, device=device)
+    mine = lambda n: GaussianMixture(K, covariance_type='full', tol=0, max_iter=n, dtype=dtype, device=device, progress=False, **init)
+    theirs = lambda n: SkGaussianMixture(K, covariance_type='full', tol=0, max_iter=n, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', ConvergenceWarning); warnings.simplefilter('ignore', SkConvergenceWarning)
+        t_me, me = per_iter(mine, Xt, a, b, repeat)
+        t_sk, sk = per_iter(theirs, X, a, b, repeat)
+    dm = np.abs(me.means_.double().cpu().numpy() - sk.means_).max()
+    dl = abs(me.lower_bounds_[-1] - sk.lower_bounds_[-1])
+    name = str(dtype).replace('torch.', '')
+    print(f"N={N:>9,} D={D} K={K:>2} full {name:7} {device:5} | mlenb {t_me:9.5f} s/it | sklearn {t_sk:9.5f} s/it | "
+          f"ratio {t_sk / t_me:6.2f}x | max|d means| {dm:.1e} |d loglik| {dl:.1e}", flush=True)
+    return t_me, t_sk
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
+    ap.add_argument('--device', default='cpu', help="where mlenb runs: 'cpu' or 'cuda'")
+    ap.add_argument('--repeat', type=int, default=None, help='fits per timing (best of)')
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    repeat = args.repeat or (1 if args.quick else 2)
+    a, b = (2, 6) if args.quick else (2, 12)
+    cases = [(20_000, 8, 16, torch.float64), (100_000, 2, 8, torch.float64), (100_000, 2, 8, torch.float32)] if args.quick else \
+            [(200_000, 8, 16, torch.float64), (1_000_000, 2, 8, torch.float64), (1_000_000, 2, 8, torch.float32)]
+    print(f"mlenb vs scikit-learn, seconds per EM iteration ({b} - {a} iterations, best of {repeat}), 1 CPU thread, "
+          f"torch {torch.__version__}")
+    with threadpool_limits(1):
+        for N, D, K, dt in cases: run(N, D, K, dt, args.device, a, b, repeat)
+
+if __name__ == '__main__':
+    main()

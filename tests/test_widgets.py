@@ -1,0 +1,58 @@
+"EMPanel driven headlessly, as a person would: click, set values, read the figure back."
+import math
+import numpy as np, pytest, torch
+from mlenb.widgets import EMPanel
+
+
+@pytest.mark.parametrize('cov', ['full', 'tied', 'diag', 'spherical'])
+@pytest.mark.parametrize('data', ['blobs', 'anisotropic blobs', 'iris'])
+def test_stepping_climbs_and_draws_every_covariance_type(cov, data):
+    p = EMPanel(data=data, covariance_type=cov, n_samples=300, seed=2)
+    for _ in range(4): p.step_button.click()
+    assert p.last_error is None, p.last_error
+    ll = np.asarray(p.fig.data[-4].y, dtype=float)              # the curve as drawn
+    assert len(ll) == 5 and (np.diff(ll) >= -1e-9).all()
+    K = p.engine.n_components
+    for k in range(K):                                          # every ellipse drawn, finite
+        x = np.asarray([v for v in p.fig.data[2 + k].x if v is not None], dtype=float)
+        assert len(x) > 0 and np.isfinite(x).all()
+    assert len(p.fig.data[0].marker.color) == len(p.X)           # one colour per point
+
+
+def test_scrubbing_redraws_a_stored_snapshot_without_stepping():
+    p = EMPanel(seed=0)
+    for _ in range(3): p.step_button.click()
+    n = len(p.engine.trace)
+    means_last = list(p.fig.data[2 + p.engine.n_components].x)
+    p.history.value = 0
+    assert len(p.engine.trace) == n                             # nothing recomputed
+    assert list(p.fig.data[2 + p.engine.n_components].x) != means_last
+    assert np.allclose(p.fig.data[2 + p.engine.n_components].x, p.engine.trace[0]['means'][:, 0].numpy())
+
+
+def test_play_ticks_step_until_converged():
+    p = EMPanel(seed=0, init_params='kmeans')
+    for tick in range(1, 200):
+        if tick > 1 and not p.play.playing: break
+        p.play.playing = True
+        p.play.value = tick                                      # what the browser's Play widget does
+    assert 'converged' in p.message.value and not p.play.playing
+
+
+def test_user_data_with_truth():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 5]
+    p = EMPanel(X, truth=(np.array([[0., 0], [5, 5]]), np.stack([np.eye(2)] * 2)), n_components=2)
+    assert p.data.value == 'your data' and len(p.fig.data[1].x) > 0  # truth drawn
+    p.step_button.click(); assert p.last_error is None
+
+
+def test_errors_show_in_the_panel_and_it_stays_usable():
+    p = EMPanel(np.ones((5, 2)) * np.arange(5)[:, None], n_components=2)
+    p.k.value = 9                                                # more components than points
+    assert 'failed' in p.message.value and 'n_components=9' in p.message.value
+    p.k.value = 2
+    p.step_button.click()
+    assert p.message.value == '' and len(p.engine.trace) == 2
+    bad = EMPanel(np.array([[0., float('nan')], [1, 2], [3, 4]]), n_components=1)  # refused data: a message, no exception
+    assert 'NaN' in bad.message.value
