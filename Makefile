@@ -9,9 +9,16 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast check-sync export clean-nbs readme lab demo docs bench clean
 
-setup: $(STAMP)
+.PHONY: setup chromium test test-fast check-sync export clean-nbs readme lab demo docs bench clean
+
+setup: $(STAMP) chromium
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,11 +55,10 @@ readme: setup
 lab: setup
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) nbs
 
-# Until the app lands (issue 6): run the newest tour notebook headlessly and say where it went.
+# The panels as a Voila app on 127.0.0.1 (Ctrl-C stops it). PORT=... picks another port.
+PORT ?= 8866
 demo: setup
-	mkdir -p artifacts
-	$(BIN)/jupyter nbconvert --to html --execute --output-dir artifacts nbs/index.ipynb
-	@echo "demo: the tour ran; open artifacts/index.html"
+	$(BIN)/mlenb app --port $(PORT)
 
 # Every notebook to HTML with nbconvert (quarto cannot be installed here; _quarto.yml stays valid).
 docs: setup

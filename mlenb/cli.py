@@ -57,10 +57,18 @@ def _em_parser(sub):
     return p
 
 # %% ../nbs/08_cli.ipynb #8
+def _app_parser(sub):
+    p = sub.add_parser('app', help='serve the panels in a browser (Voila on 127.0.0.1)', description='Serve the EM, flows and decoding panels as a Voila app on 127.0.0.1; Ctrl-C stops it.')
+    p.add_argument('--port', type=int, default=8866, help='TCP port on 127.0.0.1 (default: 8866)')
+    p.set_defaults(run=lambda args: __import__('mlenb.app', fromlist=['serve']).serve(args.port))
+    return p
+
+# %% ../nbs/08_cli.ipynb #9
 def parser()->argparse.ArgumentParser:
     "The `mlenb` argument parser, one subcommand per pillar."
     p = argparse.ArgumentParser(prog='mlenb', description='Maximum likelihood at work: EM, flows and decoding, headless.')
-    sub = p.add_subparsers(dest='command', required=True, metavar='{em}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='{em,app}')
+    _app_parser(sub)
     for add in (_em_parser,):
         s = add(sub)
         s.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
@@ -69,7 +77,7 @@ def parser()->argparse.ArgumentParser:
         s.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
-# %% ../nbs/08_cli.ipynb #9
+# %% ../nbs/08_cli.ipynb #10
 def main(argv:list[str]|None=None)->int:
     "Run the `mlenb` command; return its exit status (0 ok, 2 bad arguments or input)."
     p = parser()
@@ -78,5 +86,6 @@ def main(argv:list[str]|None=None)->int:
     except (ValueError, TypeError, ImportError, FileNotFoundError) as e:
         print(f"mlenb {args.command}: error: {e}", file=sys.stderr)
         return 2
+    if not isinstance(result, dict): return result or 0   # `app` returns the server's exit status
     print(json.dumps(result) if args.json else args.show(result))
     return 0

@@ -86,6 +86,7 @@ def em_figure(
     truth=None,          # optional (means, covariances) of the true components, in the plane
     widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
     height:int=440,      # pixels
+    width:int=980,       # pixels
 ):
     "An empty EM figure for `n_components` components over the points `X2`."
     X2 = np.asarray(X2, dtype=float)
@@ -103,7 +104,7 @@ def em_figure(
     fig.add_scatter(x=[], y=[], mode='markers', name='E-step', marker=dict(symbol='circle', size=7, color='rgb(31,119,180)'), row=1, col=2)
     fig.add_scatter(x=[], y=[], mode='markers', name='M-step', marker=dict(symbol='square', size=7, color='rgb(214,39,40)'), row=1, col=2)
     fig.add_scatter(x=[], y=[], mode='markers', name='shown', marker=dict(size=15, color='rgba(0,0,0,0)', line=dict(width=2, color='black')), row=1, col=2)
-    fig.update_layout(height=height, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation='h', y=-.12),
+    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation='h', y=-.12),
                       uirevision='em', template='plotly_white')
     fig.update_xaxes(title_text='snapshot', row=1, col=2)
     fig.update_yaxes(scaleanchor='x', scaleratio=1, row=1, col=1)

@@ -72,7 +72,7 @@ class EMPanel(_Guarded):
         data:str|None=None,            # starting data set (default: yours if given, else 'anisotropic blobs')
         n_components:int=3,            # K
         covariance_type:str='full',    # 'full', 'tied', 'diag' or 'spherical'
-        init_params:str='random_from_data', # how EM starts (see GaussianMixture)
+        init_params:str='random',     # how EM starts (see GaussianMixture); random responsibilities make the climb visible
         seed:int=0,                    # seed for data and initialisation
         n_samples:int=600,             # points drawn for the blob data sets
         device:str='cpu',              # where EM runs
@@ -82,9 +82,10 @@ class EMPanel(_Guarded):
         self.user_data = None if X is None else (X, truth)
         self.n_samples, self.dtype, self.engine, self.last_error, self._busy = n_samples, dtype, None, None, False
         options = (['your data'] if X is not None else []) + list(EM_DATASETS)
+        data = data or ('your data' if X is not None else 'anisotropic blobs')
         style = dict(description_width='initial')
-        self.data = W.Dropdown(options=options, value=data or options[0], description='data', style=style, layout=W.Layout(width='210px'))
-        self.k = W.BoundedIntText(value=n_components, min=1, max=10, description='K', layout=W.Layout(width='110px'))
+        self.data = W.Dropdown(options=options, value=data, description='data', style=style, layout=W.Layout(width='210px'))
+        self.k = W.BoundedIntText(value=n_components, min=1, max=10, description='K', layout=W.Layout(width='130px'))
         self.covariance_type = W.Dropdown(options=['full', 'tied', 'diag', 'spherical'], value=covariance_type, description='covariance', style=style, layout=W.Layout(width='190px'))
         self.init_params = W.Dropdown(options=['kmeans', 'k-means++', 'random', 'random_from_data'], value=init_params, description='init', style=style, layout=W.Layout(width='200px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
@@ -93,7 +94,7 @@ class EMPanel(_Guarded):
         self.step_button, self.reset_button = W.Button(description='Step', button_style='primary', tooltip='M-step then E-step'), W.Button(description='Reset', icon='refresh')
         self.play = W.Play(value=0, min=0, max=10_000, step=1, interval=interval, description='Play', show_repeat=False)
         self.history = W.IntSlider(value=0, min=0, max=0, description='history', continuous_update=True, layout=W.Layout(width='420px'))
-        self.status, self.message = W.HTML(), W.HTML()
+        self.status, self.message = W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
         self.figure = W.Box()
         for b, f, what in ((self.e_button, self.e_step, 'E-step'), (self.m_button, self.m_step, 'M-step'),
                            (self.step_button, self.step, 'Step'), (self.reset_button, self.reset, 'Reset')):
@@ -104,7 +105,7 @@ class EMPanel(_Guarded):
             w.observe(self._wrap('Reset', lambda _: self.reset()), 'value')
         controls = W.HBox([self.data, self.k, self.covariance_type, self.init_params, self.seed, self.device], layout=W.Layout(flex_flow='row wrap'))
         buttons = W.HBox([self.e_button, self.m_button, self.step_button, self.play, self.reset_button])
-        self.widget = W.VBox([controls, buttons, self.figure, W.HBox([self.history, self.status]), self.message])
+        self.widget = W.VBox([controls, buttons, self.figure, W.HBox([self.history, self.status]), self.message]).add_class('mlenb-em')
         with self._guard('Start'): self.reset()
 
     def _ipython_display_(self):

@@ -1,0 +1,72 @@
+"The app in a real browser: `mlenb app` served by Voila on 127.0.0.1, driven by Playwright with Debian's Chromium."
+import os, pathlib, re, signal, socket, subprocess, sys, time
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = '/usr/bin/chromium'
+FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', '--no-first-run']
+SHOTS = pathlib.Path(__file__).resolve().parent.parent / 'artifacts' / 'screenshots'   # not committed (.gitignore)
+
+
+def free_port()->int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def app_url():
+    "Start `mlenb app` on a free port, wait until it answers, stop it with Ctrl-C afterwards."
+    if not os.path.exists(CHROMIUM): pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    port = free_port()
+    proc = subprocess.Popen([str(pathlib.Path(sys.executable).with_name('mlenb')), 'app', '--port', str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    url = f'http://127.0.0.1:{port}/'
+    for _ in range(120):
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1): break
+        except OSError: time.sleep(.5)
+        if proc.poll() is not None: pytest.fail(f"mlenb app exited: {proc.stdout.read()}")
+    yield url
+    proc.send_signal(signal.SIGINT)                      # what Ctrl-C does
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and 'stopped' in out, out
+
+
+@pytest.fixture(scope='module')
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={'width': 1300, 'height': 950})
+        page.goto(app_url, timeout=180_000)
+        page.locator('.mlenb-em .mlenb-status').wait_for(timeout=180_000)   # the kernel ran and drew the panel
+        yield page
+        browser.close()
+
+
+def loglik(text:str)->float: return float(re.search(r'mean log-likelihood (-?[\d.]+)', text).group(1))
+
+
+def test_em_tab_steps_and_the_page_shows_a_higher_log_likelihood(page):
+    em = page.locator('.mlenb-em')
+    status = em.locator('.mlenb-status')
+    before = status.inner_text()
+    assert 'snapshot 0/0' in before
+    for i in range(1, 4):
+        em.get_by_role('button', name='Step', exact=True).click()
+        page.wait_for_function(f"document.querySelector('.mlenb-em .mlenb-status').innerText.includes('snapshot {i}/{i}')", timeout=60_000)
+    after = status.inner_text()
+    assert loglik(after) > loglik(before)
+    assert em.locator('.js-plotly-plot').count() == 1      # the figure is drawn in the page
+    page.screenshot(path=str(SHOTS / 'em.png'), full_page=True)
+
+
+def test_em_errors_show_in_the_page(page):
+    em = page.locator('.mlenb-em')
+    em.get_by_role('button', name='M-step', exact=True).click()
+    em.get_by_role('button', name='M-step', exact=True).click()          # a second M-step needs an E-step first
+    page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText.includes('failed')", timeout=60_000)
+    em.get_by_role('button', name='Step', exact=True).click()            # the panel is still usable
+    page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText === ''", timeout=60_000)
