@@ -7,6 +7,7 @@ mlenb). `--device cuda` times mlenb on a GPU against scikit-learn on one CPU thr
 
     python bench/em_vs_sklearn.py            # N=200,000 D=8 K=16 full float64; N=1,000,000 D=2 K=8 float64 and float32
     python bench/em_vs_sklearn.py --quick    # smaller, for a smoke test
+    python bench/em_vs_sklearn.py --restarts # also: 16 restarts batched against one (mlenb only)
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
@@ -60,21 +61,36 @@ def run(N, D, K, dtype, device, a, b, repeat, seed=0):
           f"ratio {t_sk / t_me:6.2f}x | max|d means| {dm:.1e} |d loglik| {dl:.1e}", flush=True)
     return t_me, t_sk
 
+def restarts(N, D, K, R, dtype, device, a, b, repeat, seed=0):
+    "Seconds per iteration of R restarts run as one batch against one restart."
+    X, _ = make_blobs(N, D, centers=K, random_state=seed)
+    Xt = torch.as_tensor(X, dtype=dtype, device=device)
+    make = lambda n_init: (lambda n: GaussianMixture(K, n_init=n_init, init_params='random_from_data', tol=0, max_iter=n,
+                                                    random_state=seed, dtype=dtype, device=device, progress=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', ConvergenceWarning)
+        t1, _ = per_iter(make(1), Xt, a, b, repeat)
+        tR, _ = per_iter(make(R), Xt, a, b, repeat)
+    print(f"N={N:>9,} D={D} K={K:>2} full {str(dtype).replace('torch.', ''):7} {device:5} | 1 restart {t1:9.5f} s/it | "
+          f"{R} batched {tR:9.5f} s/it | cost {tR / t1:5.2f}x one", flush=True)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
     ap.add_argument('--device', default='cpu', help="where mlenb runs: 'cpu' or 'cuda'")
     ap.add_argument('--repeat', type=int, default=None, help='fits per timing (best of)')
+    ap.add_argument('--restarts', action='store_true', help='also time 16 restarts batched against one')
     args = ap.parse_args()
     torch.set_num_threads(1)
-    repeat = args.repeat or (1 if args.quick else 2)
-    a, b = (2, 6) if args.quick else (2, 12)
+    repeat = args.repeat or (3 if args.quick else 2)
+    a, b = (2, 10) if args.quick else (2, 12)
     cases = [(20_000, 8, 16, torch.float64), (100_000, 2, 8, torch.float64), (100_000, 2, 8, torch.float32)] if args.quick else \
             [(200_000, 8, 16, torch.float64), (1_000_000, 2, 8, torch.float64), (1_000_000, 2, 8, torch.float32)]
     print(f"mlenb vs scikit-learn, seconds per EM iteration ({b} - {a} iterations, best of {repeat}), 1 CPU thread, "
           f"torch {torch.__version__}")
     with threadpool_limits(1):
         for N, D, K, dt in cases: run(N, D, K, dt, args.device, a, b, repeat)
+        if args.restarts: restarts(20_000 if args.quick else 200_000, 8, 16, 16, torch.float32, args.device, a, b, repeat)
 
 if __name__ == '__main__':
     main()

@@ -14,7 +14,7 @@ from .core import Snapshot, Trace
 
 # %% auto #0
 __all__ = ['PALETTE', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
-           'update_em_figure']
+           'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp']
 
 # %% ../nbs/06_viz.ipynb #6
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -134,4 +134,87 @@ def update_em_figure(
                 sel = [i for i, p in enumerate(phase) if p == ph]
                 fig.data[j].x, fig.data[j].y = steps[sel], ll[sel]
             if shown is not None: fig.data[6 + K].x, fig.data[6 + K].y = [steps[shown]], [ll[shown]]
+    return fig
+
+# %% ../nbs/06_viz.ipynb #21
+def flow_figure(
+    target_grid,         # (ny, nx) log-density of the target at cell centres, or None
+    bounds,              # ((x0, x1), (y0, y1)) of the grids
+    widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
+    height:int=640,      # pixels
+    width:int=980,       # pixels
+):
+    "An empty flow figure: densities and samples above, curves and the layer warp below."
+    (x0, x1), (y0, y1) = bounds
+    fig = make_subplots(rows=2, cols=3, horizontal_spacing=.06, vertical_spacing=.12,
+                        specs=[[{}, {}, {}], [{'colspan': 2}, None, {}]],
+                        subplot_titles=('target density', 'flow density', 'flow samples', 'training', 'warp'))
+    z = None if target_grid is None else np.exp(np.asarray(target_grid, dtype=float))
+    n = 1 if z is None else z.shape[0]
+    xs, ys = np.linspace(x0, x1, n + 1)[:-1] + (x1 - x0) / (2 * n), np.linspace(y0, y1, n + 1)[:-1] + (y1 - y0) / (2 * n)
+    fig.add_heatmap(z=z, x=xs, y=ys, colorscale='Viridis', showscale=False, hoverinfo='skip', row=1, col=1)
+    fig.add_heatmap(z=None, x=[], y=[], colorscale='Viridis', showscale=False, hoverinfo='skip', row=1, col=2)
+    fig.add_scatter(x=[], y=[], mode='markers', name='samples', marker=dict(size=3, color='rgb(31,119,180)', opacity=.6), showlegend=False, row=1, col=3)
+    for name, color, dash in (('loss', 'rgb(150,150,150)', None), ('validation NLL', 'rgb(31,119,180)', None),
+                              ('entropy (floor)', 'black', 'dash'), ('KL = NLL - entropy', 'rgb(214,39,40)', None)):
+        fig.add_scatter(x=[], y=[], mode='lines', name=name, line=dict(color=color, dash=dash), row=2, col=1)
+    fig.add_scatter(x=[], y=[], mode='markers', name='shown', marker=dict(size=12, color='rgba(0,0,0,0)', line=dict(width=2, color='black')), showlegend=False, row=2, col=1)
+    fig.add_scatter(x=[], y=[], mode='lines', name='warped grid', line=dict(color='rgb(90,90,90)', width=1), showlegend=False, row=2, col=3)
+    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', uirevision='flow',
+                      legend=dict(orientation='h', y=-.08))
+    for c in (1, 2, 3):
+        fig.update_xaxes(range=[x0, x1], row=1, col=c); fig.update_yaxes(range=[y0, y1], row=1, col=c)
+    fig.update_xaxes(title_text='step', row=2, col=1); fig.update_yaxes(title_text='nats', row=2, col=1)
+    return go.FigureWidget(fig) if widget else go.Figure(fig)
+
+# %% ../nbs/06_viz.ipynb #22
+def update_flow_figure(
+    fig,                 # from `flow_figure`
+    snapshot:Snapshot,   # a Trainer snapshot: grid, grid_bounds, samples (where recorded)
+    curve:Trace|None=None, # the trainer's trace, for the curves
+    shown:int|None=None, # index of `snapshot` in `curve`, ringed on the curves
+):
+    "Redraw the flow's density, samples and training curves for `snapshot`."
+    with fig.batch_update():
+        g = snapshot.get('grid')
+        if g is not None:
+            (x0, x1), (y0, y1) = snapshot['grid_bounds']
+            n = g.shape[0]
+            fig.data[1].z = np.exp(np.asarray(g, dtype=float))
+            fig.data[1].x, fig.data[1].y = np.linspace(x0, x1, n + 1)[:-1] + (x1 - x0) / (2 * n), np.linspace(y0, y1, n + 1)[:-1] + (y1 - y0) / (2 * n)
+        s = snapshot.get('samples')
+        if s is not None: fig.data[2].x, fig.data[2].y = np.asarray(s[:, 0]), np.asarray(s[:, 1])
+        if curve is not None and len(curve):
+            steps = curve.series('step').numpy()
+            for j, key in ((3, 'loss'), (4, 'val_nll'), (5, 'entropy'), (6, 'kl')):
+                fig.data[j].x, fig.data[j].y = steps, curve.series(key).numpy()
+            if shown is not None:
+                fig.data[7].x, fig.data[7].y = [steps[shown]], [curve.series('val_nll').numpy()[shown]]
+    return fig
+
+# %% ../nbs/06_viz.ipynb #23
+def grid_lines(
+    bounds,              # ((x0, x1), (y0, y1))
+    n_lines:int=13,      # lines per direction
+    n_points:int=60,     # points per line
+)->np.ndarray:
+    "Points on a grid of horizontal and vertical lines over `bounds`, (2 * n_lines, n_points, 2)."
+    (x0, x1), (y0, y1) = bounds
+    a, t = np.linspace(0, 1, n_lines), np.linspace(0, 1, n_points)
+    h = np.stack([x0 + t[None].repeat(n_lines, 0) * (x1 - x0), y0 + a[:, None].repeat(n_points, 1) * (y1 - y0)], -1)
+    v = np.stack([x0 + a[:, None].repeat(n_points, 1) * (x1 - x0), y0 + t[None].repeat(n_lines, 0) * (y1 - y0)], -1)
+    return np.concatenate([h, v])
+
+def update_warp(
+    fig,                 # from `flow_figure`
+    lines,               # (L, P, 2) the grid lines after some layers
+    title:str='warp',    # the panel's title, e.g. which layer and its mean log-det
+):
+    "Draw warped grid lines in the figure's warp panel."
+    lines = np.asarray(lines, dtype=float)
+    gap = np.full((len(lines), 1, 2), np.nan)
+    xy = np.concatenate([lines, gap], 1).reshape(-1, 2)
+    with fig.batch_update():
+        fig.data[8].x, fig.data[8].y = xy[:, 0], xy[:, 1]
+        fig.layout.annotations[-1].text = title
     return fig

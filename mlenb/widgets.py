@@ -13,7 +13,7 @@ from .core import Snapshot, Trace, resolve_device
 from . import viz
 
 # %% auto #0
-__all__ = ['EM_DATASETS', 'em_dataset', 'EMPanel']
+__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'em_dataset', 'EMPanel', 'FlowPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -180,3 +180,139 @@ def _em_on_play(self:EMPanel, change):
         self._message(f'converged: the log-likelihood changed by less than tol={self.engine.tol}', 'ok')
 
 EMPanel._on_play = _em_on_play
+
+# %% ../nbs/07_widgets.ipynb #19
+from .data import toy, TOY_NAMES
+from .flows import Flow, Trainer, OBJECTIVES
+
+FLOW_ARCHITECTURES = ('nsf', 'realnvp', 'maf')
+
+class FlowPanel(_Guarded):
+    "Train a normalizing flow on a 2-D target; see its density, samples, curves and layer-by-layer warp."
+    def __init__(self,
+        target:str='moons',            # a toy name (see `mlenb.data.TOY_NAMES`), or 'your target' with `log_prob`
+        log_prob=None,                 # your unnormalised 2-D log-density (reverse KL objectives only)
+        bounds=((-4., 4.), (-4., 4.)), # the box to draw `log_prob` in
+        architecture:str='nsf',        # 'nsf' (spline coupling), 'realnvp' or 'maf'
+        layers:int=4,                  # flow layers
+        hidden:int=32,                 # conditioner width
+        objective:str='nll',           # see `mlenb.flows.OBJECTIVES` (flow matching is left to the notebook)
+        lr:float=3e-3,                 # Adam's learning rate
+        batch_size:int=512,            # points per step
+        steps:int=50,                  # optimiser steps per Train click or Play tick
+        seed:int=0,                    # seed for the flow and the training draws
+        device:str='cpu',              # where training runs
+        interval:int=300,              # milliseconds between Play ticks
+    ):
+        self.user_target = None if log_prob is None else (log_prob, bounds)
+        self.trainer, self.last_error, self._busy = None, None, False
+        style = dict(description_width='initial')
+        targets = list(TOY_NAMES) + (['your target'] if log_prob is not None else [])
+        self.target = W.Dropdown(options=targets, value=target, description='target', style=style, layout=W.Layout(width='190px'))
+        self.architecture = W.Dropdown(options=FLOW_ARCHITECTURES, value=architecture, description='flow', style=style, layout=W.Layout(width='140px'))
+        self.layers = W.BoundedIntText(value=layers, min=1, max=16, description='layers', style=style, layout=W.Layout(width='120px'))
+        self.hidden = W.BoundedIntText(value=hidden, min=4, max=512, description='hidden', style=style, layout=W.Layout(width='130px'))
+        self.objective = W.Dropdown(options=[(f'{k}: {v}', k) for k, v in OBJECTIVES.items() if k != 'cfm'], value=objective, description='objective', style=style, layout=W.Layout(width='330px'))
+        self.lr = W.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=.25, description='lr', readout_format='.1e', layout=W.Layout(width='260px'))
+        self.batch_size = W.Dropdown(options=[64, 128, 256, 512, 1024, 2048], value=batch_size, description='batch', style=style, layout=W.Layout(width='130px'))
+        self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
+        self.device = W.Dropdown(options=_device_options(), value=device, description='device', layout=W.Layout(width='150px'))
+        self.steps = W.BoundedIntText(value=steps, min=1, max=5000, description='steps', style=style, layout=W.Layout(width='130px'))
+        self.train_button = W.Button(description='Train', button_style='primary', tooltip='take `steps` optimiser steps')
+        self.reset_button = W.Button(description='Reset', icon='refresh')
+        self.play = W.Play(value=0, min=0, max=100_000, step=1, interval=interval, description='Play', show_repeat=False)
+        self.history = W.IntSlider(value=0, min=0, max=0, description='history', layout=W.Layout(width='380px'))
+        self.layer = W.IntSlider(value=0, min=0, max=layers, description='warp layer', style=style, layout=W.Layout(width='300px'))
+        self.status, self.message = W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
+        self.figure = W.Box()
+        self.train_button.on_click(self._wrap('Train', lambda _: self.train()))
+        self.reset_button.on_click(self._wrap('Reset', lambda _: self.reset()))
+        self.play.observe(self._wrap('Play', self._on_play), 'value')
+        self.history.observe(self._wrap('Scrub', lambda ch: self.show(ch['new'])), 'value')
+        self.layer.observe(self._wrap('Warp', lambda ch: self.show_warp(ch['new'])), 'value')
+        for w in (self.target, self.architecture, self.layers, self.hidden, self.objective, self.lr, self.batch_size, self.seed, self.device):
+            w.observe(self._wrap('Reset', lambda _: self.reset()), 'value')
+        row1 = W.HBox([self.target, self.architecture, self.layers, self.hidden, self.objective], layout=W.Layout(flex_flow='row wrap'))
+        row2 = W.HBox([self.lr, self.batch_size, self.seed, self.device], layout=W.Layout(flex_flow='row wrap'))
+        buttons = W.HBox([self.steps, self.train_button, self.play, self.reset_button])
+        self.widget = W.VBox([row1, row2, buttons, self.figure, W.HBox([self.history, self.layer]), self.status, self.message]).add_class('mlenb-flow')
+        with self._guard('Start'): self.reset()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+# %% ../nbs/07_widgets.ipynb #20
+def _flow_reset(self:FlowPanel):
+    "Build the flow and its trainer from the controls, and a fresh figure."
+    self.play.playing, self.last_error = False, None
+    self._message()
+    torch.manual_seed(self.seed.value)                  # the flow's initial weights
+    make = getattr(Flow, self.architecture.value)
+    flow = make(2, layers=self.layers.value, hidden=self.hidden.value)
+    if self.target.value == 'your target': target, bounds, grid = self.user_target[0], self.user_target[1], None
+    else:
+        t = toy(self.target.value)
+        target, bounds, grid = t, t.bounds, t.grid(64).log_prob
+    self.bounds = bounds
+    self.trainer = None
+    self.trainer = Trainer(flow, target, objective=self.objective.value, lr=self.lr.value, batch_size=self.batch_size.value,
+                           seed=self.seed.value, device=self.device.value, val_size=4000, grid_every=1, grid_size=64, progress=False)
+    if grid is None and self.trainer.target.log_p is not None: grid = _grid_log_prob(self.trainer.target.log_p, bounds)
+    self.fig = viz.flow_figure(grid, bounds)
+    self.figure.children = [self.fig]
+    self.lines = torch.as_tensor(viz.grid_lines(bounds), dtype=torch.float32)
+    self.layer.max = len(flow.transform)
+    self._sync()
+
+def _grid_log_prob(log_p, bounds, n:int=64)->torch.Tensor:
+    "A user's log-density on a grid of cell centres, for the target panel."
+    (x0, x1), (y0, y1) = bounds
+    xs, ys = (torch.linspace(a, b, n + 1)[:-1] + (b - a) / (2 * n) for a, b in ((x0, x1), (y0, y1)))
+    X, Y = torch.meshgrid(xs, ys, indexing='xy')
+    with torch.no_grad(): return log_p(torch.stack([X, Y], -1).view(-1, 2)).view(n, n).cpu()
+
+def _flow_sync(self:FlowPanel):
+    "Follow the newest snapshot."
+    n = len(self.trainer.trace)
+    self._busy = True
+    try: self.history.max, self.history.value = n - 1, n - 1
+    finally: self._busy = False
+    self.show(n - 1); self.show_warp(self.layer.value)
+
+FlowPanel.reset, FlowPanel._sync = _flow_reset, _flow_sync
+
+# %% ../nbs/07_widgets.ipynb #21
+def _flow_show(self:FlowPanel, i:int):
+    "Draw snapshot `i` of the trainer's trace."
+    if self._busy or self.trainer is None: return
+    tr = self.trainer.trace
+    s = tr.seek(i)
+    viz.update_flow_figure(self.fig, s, tr, shown=i)
+    f = lambda v: f'{v:.4f}' if math.isfinite(v) else '–'
+    self.status.value = (f"snapshot {i}/{len(tr) - 1} &nbsp; step {s['step']} &nbsp; loss {f(s['loss'])} &nbsp; "
+                         f"validation NLL <b>{f(s['val_nll'])}</b> &nbsp; entropy {f(s['entropy'])} &nbsp; KL {f(s['kl'])} &nbsp; "
+                         f"reverse KL {f(s['rkl'])} &nbsp; {s['steps_per_s']:.0f} steps/s" if math.isfinite(s['steps_per_s']) else
+                         f"snapshot {i}/{len(tr) - 1} &nbsp; step {s['step']} &nbsp; validation NLL <b>{f(s['val_nll'])}</b> &nbsp; "
+                         f"entropy {f(s['entropy'])} &nbsp; KL {f(s['kl'])}")
+
+def _flow_show_warp(self:FlowPanel, l:int):
+    "Push the grid lines through the live flow's first `l` layers and draw them."
+    if self.trainer is None: return
+    flow = self.trainer.flow
+    with torch.no_grad(): out = flow.log_prob_layers(self.lines.reshape(-1, 2).to(flow.device, flow.dtype))
+    pts = out.points[l].reshape(self.lines.shape).cpu()
+    title = 'warp: the data-space grid' if l == 0 else f"warp after layer {l} ({out.names[l - 1]}): mean log|det J| {float(out.logdets[l - 1].mean()):.3f}"
+    viz.update_warp(self.fig, pts, title)
+
+def _flow_train(self:FlowPanel):
+    "Take `steps` optimiser steps and draw the new snapshot."
+    if self.trainer is None: self.reset()
+    self.trainer.step(self.steps.value)
+    self._message(); self._sync()
+
+def _flow_on_play(self:FlowPanel, change):
+    if change['new'] == 0: return
+    self.train()
+
+FlowPanel.show, FlowPanel.show_warp, FlowPanel.train, FlowPanel._on_play = _flow_show, _flow_show_warp, _flow_train, _flow_on_play
