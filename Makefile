@@ -65,8 +65,10 @@ docs: setup
 	mkdir -p _docs
 	$(BIN)/jupyter nbconvert --to html --execute --output-dir _docs nbs/[0-9]*.ipynb nbs/index.ipynb
 
+# The benchmarks against the peers (installed here, not for the tests), one thread, ratios in one run.
 bench: setup
-	for f in bench/*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$f || exit 1; done
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	for f in bench/*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) _docs _proc build dist *.egg-info artifacts

@@ -19,9 +19,9 @@ def default_device()->str:
 # %% ../nbs/09_app.ipynb #6
 def panels(device:str|None=None)->dict: # where the engines start (None: `default_device()`)
     "The app's panels by tab title, each with sensible defaults."
-    from mlenb.widgets import EMPanel, FlowPanel
+    from mlenb.widgets import EMPanel, FlowPanel, DecodingPanel
     device = device or default_device()
-    return {'EM': EMPanel(device=device), 'Flows': FlowPanel(device=device)}
+    return {'EM': EMPanel(device=device), 'Flows': FlowPanel(device=device), 'Decoding': DecodingPanel()}
 
 # %% ../nbs/09_app.ipynb #7
 def app(device:str|None=None)->W.Tab: # where the engines start (None: `default_device()`)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['run_em', 'run_flow', 'parser', 'main']
+__all__ = ['DECODE_MODELS', 'run_em', 'run_flow', 'run_decode', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #5
 def _load_data(spec:str, n:int, k:int, seed:int):
@@ -94,19 +94,62 @@ def _flow_parser(sub):
     return p
 
 # %% ../nbs/08_cli.ipynb #10
+def _finite(v):
+    "JSON-safe: non-finite floats become None, recursively."
+    if isinstance(v, float): return v if math.isfinite(v) else None
+    if isinstance(v, dict): return {k: _finite(o) for k, o in v.items()}
+    if isinstance(v, (list, tuple)): return [_finite(o) for o in v]
+    return v
+
+DECODE_MODELS = ('toy-translation', 'noisy-toy-translation', 'random-bigram')
+
+def run_decode(args)->dict:
+    "Compare decision rules on a known-P model as `mlenb decode` asks: a summary per rule and every output."
+    from mlenb.decoding import compare_rules, RULE_PRESETS
+    from mlenb.widgets import decoding_model
+    rules = [r.strip() for r in args.rules.split(',') if r.strip()]
+    for r in rules:
+        if r not in RULE_PRESETS: raise ValueError(f"--rules: unknown rule {r!r}; expected a comma-separated list of {', '.join(RULE_PRESETS)}")
+    if args.inputs < 1: raise ValueError(f"--inputs {args.inputs}: expected an integer >= 1")
+    lm, _ = decoding_model(args.model.replace('-', ' '), args.seed)
+    prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)] if hasattr(lm, 'sources') else None
+    t0 = time.perf_counter()
+    table, rows = compare_rules(lm, rules, prompts, true_lm=lm, utility=args.utility, repeats=1 if prompts else args.inputs,
+                                seed=args.seed, per_input=True, progress_bar=not args.quiet)
+    keep = ('rule', 'input', 'prompt', 'output', 'length', 'model_logprob', 'true_logprob', 'expected_utility', 'regret', 'is_mode')
+    return _finite(dict(model=args.model, utility=args.utility, inputs=args.inputs, seconds=time.perf_counter() - t0, rules=table,
+                        outputs=[{k: r[k] for k in keep if k in r} for r in rows]))
+
+def _show_decode(r)->str:
+    f = lambda v: '-' if v is None else f'{v:.3f}'
+    lines = [f"{r['model']}: {r['inputs']} inputs, expected {r['utility']} under the true P", f"{'rule':<12}{'true log p':>12}{'exp. util.':>12}{'regret':>10}{'length':>8}"]
+    lines += [f"{t['rule']:<12}{f(t.get('true_logprob')):>12}{f(t.get('expected_utility')):>12}{f(t.get('regret')):>10}{f(t['length']):>8}" for t in r['rules']]
+    return '\n'.join(lines)
+
+# %% ../nbs/08_cli.ipynb #11
+def _decode_parser(sub):
+    p = sub.add_parser('decode', help='compare decoding rules on a known-P model', description='Decode inputs of a model whose distribution is known with several rules; score each output against the truth.')
+    p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
+    p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help='comma-separated presets: greedy, beam, mode, sample, nucleus, top_k, typical, min_p, epsilon, temperature, mbr')
+    p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
+    p.add_argument('--utility', default='chrf', choices=['chrf', 'bleu', 'edit', 'exact'])
+    p.set_defaults(run=run_decode, show=_show_decode)
+    return p
+
+# %% ../nbs/08_cli.ipynb #12
 def _app_parser(sub):
     p = sub.add_parser('app', help='serve the panels in a browser (Voila on 127.0.0.1)', description='Serve the EM, flows and decoding panels as a Voila app on 127.0.0.1; Ctrl-C stops it.')
     p.add_argument('--port', type=int, default=8866, help='TCP port on 127.0.0.1 (default: 8866)')
     p.set_defaults(run=lambda args: __import__('mlenb.app', fromlist=['serve']).serve(args.port))
     return p
 
-# %% ../nbs/08_cli.ipynb #11
+# %% ../nbs/08_cli.ipynb #13
 def parser()->argparse.ArgumentParser:
     "The `mlenb` argument parser, one subcommand per pillar."
     p = argparse.ArgumentParser(prog='mlenb', description='Maximum likelihood at work: EM, flows and decoding, headless.')
-    sub = p.add_subparsers(dest='command', required=True, metavar='{em,flow,app}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='{em,flow,decode,app}')
     _app_parser(sub)
-    for add in (_em_parser, _flow_parser):
+    for add in (_em_parser, _flow_parser, _decode_parser):
         s = add(sub)
         s.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
         s.add_argument('--device', default='cpu', help="cpu, cuda, mps or auto (default: cpu)")
@@ -115,7 +158,7 @@ def parser()->argparse.ArgumentParser:
         s.add_argument('--threads', type=int, default=1, help='CPU threads for torch (default: 1, fastest for small models)')
     return p
 
-# %% ../nbs/08_cli.ipynb #12
+# %% ../nbs/08_cli.ipynb #14
 def main(argv:list[str]|None=None)->int:
     "Run the `mlenb` command; return its exit status (0 ok, 2 bad arguments or input)."
     p = parser()

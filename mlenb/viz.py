@@ -13,8 +13,9 @@ from plotly.subplots import make_subplots
 from .core import Snapshot, Trace
 
 # %% auto #0
-__all__ = ['PALETTE', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
-           'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp']
+__all__ = ['PALETTE', 'FATE_COLORS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
+           'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp', 'tree_layout',
+           'update_next_token', 'decoding_figure']
 
 # %% ../nbs/06_viz.ipynb #6
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -218,3 +219,70 @@ def update_warp(
         fig.data[8].x, fig.data[8].y = xy[:, 0], xy[:, 1]
         fig.layout.annotations[-1].text = title
     return fig
+
+# %% ../nbs/06_viz.ipynb #26
+FATE_COLORS = {'finished': 'rgb(44,160,44)', 'dropped': 'rgb(190,190,190)', 'running': 'rgb(31,119,180)'}
+
+def tree_layout(tree:list[dict])->dict:
+    "x (step) and y (rank within its step, following parents) of every node of a beam tree."
+    by_step, pos = {}, {}
+    for n in tree: by_step.setdefault(n['step'], []).append(n)
+    for s in sorted(by_step):
+        nodes = sorted(by_step[s], key=lambda n: (pos[n['parent']][1] if n['parent'] in pos else 0, -n['logprob']))
+        for i, n in enumerate(nodes): pos[n['id']] = (s, i - (len(nodes) - 1) / 2)
+    return pos
+
+# %% ../nbs/06_viz.ipynb #28
+def update_next_token(
+    fig,        # from `decoding_figure`
+    view:dict,  # `next_token_view`'s result
+    title:str='next token', # the panel's title
+):
+    "Draw the next-token bars: kept tokens in blue, cut tokens grey with the filter that cut them."
+    kept = np.asarray(view['kept'], dtype=bool)
+    with fig.batch_update():
+        fig.data[0].x, fig.data[0].y = [t for t, k in zip(view['tokens'], kept) if k], [p for p, k in zip(view['probs'], kept) if k]
+        cut = [(t, p, r or 'impossible') for t, p, k, r in zip(view['tokens'], view['probs'], kept, view['removed_by']) if not k]
+        fig.data[1].x, fig.data[1].y, fig.data[1].text = [c[0] for c in cut], [c[1] for c in cut], [c[2] for c in cut]
+        fig.layout.annotations[0].text = title
+    return fig
+
+# %% ../nbs/06_viz.ipynb #29
+def decoding_figure(
+    analysis:dict,       # `mlenb.decoding.analyze_prompt`'s result
+    widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
+    height:int=420,      # pixels
+    width:int=1100,      # pixels
+):
+    "Next-token bars, the beam tree and the sample histogram with each rule's output marked."
+    fig = make_subplots(rows=1, cols=3, column_widths=[.3, .4, .3], horizontal_spacing=.06,
+                        subplot_titles=('next token', 'beam search tree', 'samples: model log-probability'))
+    fig.add_bar(x=[], y=[], name='kept', marker_color='rgb(31,119,180)', row=1, col=1)
+    fig.add_bar(x=[], y=[], name='cut by a filter', marker_color='rgb(200,200,200)', textposition='outside', row=1, col=1)
+    beam = next((r for r in analysis['rules'] if r['decoded']['info'].get('tree')), None)
+    if beam is not None:
+        tree = beam['decoded']['info']['tree']
+        pos = tree_layout(tree)
+        ex, ey = [], []
+        for n in tree:
+            if n['parent'] is not None: ex += [pos[n['parent']][0], pos[n['id']][0], None]; ey += [pos[n['parent']][1], pos[n['id']][1], None]
+        fig.add_scatter(x=ex, y=ey, mode='lines', line=dict(color='rgb(210,210,210)', width=1), hoverinfo='skip', showlegend=False, row=1, col=2)
+        for fate, color in FATE_COLORS.items():
+            ns = [n for n in tree if n.get('status') == fate and n['parent'] is not None]
+            fig.add_scatter(x=[pos[n['id']][0] for n in ns], y=[pos[n['id']][1] for n in ns], mode='markers+text', name=fate,
+                            text=[n['text'] for n in ns], textposition='middle right', textfont=dict(size=9),
+                            hovertext=[f"{n['text']}: log p {n['logprob']:.2f}" for n in ns], hoverinfo='text',
+                            marker=dict(color=color, size=7), row=1, col=2)
+    s = analysis['samples']
+    lp = [v for v in s['model_logprobs'] if math.isfinite(v)]
+    fig.add_histogram(x=lp, nbinsx=30, name='samples', marker_color='rgb(150,150,150)', row=1, col=3)
+    for i, r in enumerate(analysis['rules']):
+        if math.isfinite(r['model_logprob']):
+            fig.add_vline(x=r['model_logprob'], line=dict(color=component_colors(len(analysis['rules']))[i], width=2), row=1, col=3)
+            fig.add_annotation(x=r['model_logprob'], y=1 - .07 * i, yref='y3 domain', text=r['rule'], showarrow=False, xanchor='left', font=dict(size=10), row=1, col=3)
+    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', barmode='overlay',
+                      legend=dict(orientation='h', y=-.15))
+    fig.update_xaxes(title_text='step', row=1, col=2); fig.update_yaxes(showticklabels=False, row=1, col=2)
+    fig.update_xaxes(title_text='log p(y | x)', row=1, col=3); fig.update_yaxes(title_text='probability', row=1, col=1)
+    fig = go.FigureWidget(fig) if widget else go.Figure(fig)
+    return update_next_token(fig, analysis['next_token'])

@@ -13,7 +13,8 @@ from .core import Snapshot, Trace, resolve_device
 from . import viz
 
 # %% auto #0
-__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'em_dataset', 'EMPanel', 'FlowPanel']
+__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'DECODING_MODELS', 'em_dataset', 'EMPanel', 'FlowPanel', 'decoding_model',
+           'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -316,3 +317,139 @@ def _flow_on_play(self:FlowPanel, change):
     self.train()
 
 FlowPanel.show, FlowPanel.show_warp, FlowPanel.train, FlowPanel._on_play = _flow_show, _flow_show_warp, _flow_train, _flow_on_play
+
+# %% ../nbs/07_widgets.ipynb #25
+from .lm import MarkovLM, ToyTranslation
+from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES
+
+DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram')
+
+def decoding_model(name:str, seed:int=0): # one of `DECODING_MODELS`; seed of its random parameters
+    "A known-P model for the decoding panel, and a few inputs for it: `(lm, {label: prompt})`."
+    check_choice('model', name, DECODING_MODELS)
+    if name == 'random bigram': return MarkovLM.random(12, seed=seed), {'(unconditional)': None}
+    lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12)
+    return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
+
+# %% ../nbs/07_widgets.ipynb #26
+from .core import check_choice
+
+class DecodingPanel(_Guarded):
+    "Compare decision rules (mode, beam, sampling, MBR) on a model whose true distribution is known."
+    def __init__(self,
+        model:str='toy translation',   # one of `DECODING_MODELS`
+        rules=('greedy', 'beam', 'mode', 'nucleus', 'mbr'), # presets to compare (see `mlenb.decoding.RULE_PRESETS`)
+        num_beams:int=5,               # beam width
+        top_p:float=.9,                # nucleus mass (also used by the next-token view)
+        top_k:int=0,                   # top-k (0: off)
+        min_p:float=0.,                # min-p (0: off)
+        temperature:float=1.,          # sampling temperature
+        num_samples:int=32,            # MBR samples (candidates and pseudo-references)
+        utility:str='chrf',            # MBR and expected-utility utility: 'chrf', 'bleu', 'edit', 'exact'
+        seed:int=0,                    # model parameters and sampling
+    ):
+        self.last_error, self.analysis, self.prefix = None, None, []
+        style = dict(description_width='initial')
+        self.model = W.Dropdown(options=DECODING_MODELS, value=model, description='model', style=style, layout=W.Layout(width='260px'))
+        self.source = W.Dropdown(options=[], description='input', style=style, layout=W.Layout(width='330px'))
+        self.rules = W.SelectMultiple(options=list(RULE_PRESETS), value=list(rules), description='rules', rows=5, style=style, layout=W.Layout(width='220px'))
+        self.num_beams = W.BoundedIntText(value=num_beams, min=1, max=64, description='num_beams', style=style, layout=W.Layout(width='150px'))
+        self.top_p = W.FloatSlider(value=top_p, min=.05, max=1., step=.05, description='top_p', layout=W.Layout(width='260px'))
+        self.top_k = W.BoundedIntText(value=top_k, min=0, max=1000, description='top_k', style=style, layout=W.Layout(width='130px'))
+        self.min_p = W.FloatSlider(value=min_p, min=0., max=.9, step=.05, description='min_p', layout=W.Layout(width='260px'))
+        self.temperature = W.FloatLogSlider(value=temperature, base=10, min=-1, max=1, step=.05, description='temperature', style=style, layout=W.Layout(width='300px'))
+        self.num_samples = W.BoundedIntText(value=num_samples, min=1, max=4096, description='samples', style=style, layout=W.Layout(width='140px'))
+        self.utility = W.Dropdown(options=list(UTILITIES), value=utility, description='utility', style=style, layout=W.Layout(width='150px'))
+        self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
+        self.run_button = W.Button(description='Run', button_style='primary', tooltip='decode the input with every chosen rule')
+        self.step_button = W.Button(description='Step', tooltip='one more sampled token (with the filters) in the next-token view')
+        self.table, self.status, self.message = W.HTML().add_class('mlenb-table'), W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
+        self.figure = W.Box()
+        self.run_button.on_click(self._wrap('Run', lambda _: self.run()))
+        self.step_button.on_click(self._wrap('Step', lambda _: self.step()))
+        self.model.observe(self._wrap('Model', lambda _: self._load()), 'value')
+        for w in (self.top_p, self.top_k, self.min_p, self.temperature):
+            w.observe(self._wrap('Next token', lambda _: self._draw_next()), 'value')
+        knobs = W.HBox([self.num_beams, self.top_k, self.top_p, self.min_p, self.temperature, self.num_samples, self.utility, self.seed], layout=W.Layout(flex_flow='row wrap'))
+        top = W.HBox([W.VBox([self.model, self.source, W.HBox([self.run_button, self.step_button])]), self.rules])
+        self.widget = W.VBox([top, knobs, self.table, self.figure, self.status, self.message]).add_class('mlenb-decoding')
+        with self._guard('Start'): self._load(); self.run()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+# %% ../nbs/07_widgets.ipynb #27
+def _dec_load(self:DecodingPanel):
+    "Build the chosen model and list its inputs."
+    self.lm, self.inputs = decoding_model(self.model.value, self.seed.value)
+    self.source.options = list(self.inputs)
+    self.source.value = self.source.options[0]
+    self.prefix = []
+
+def _dec_knobs(self:DecodingPanel)->dict:
+    "The sampling filters as Hugging Face's knobs."
+    return dict(temperature=self.temperature.value, top_k=self.top_k.value, top_p=self.top_p.value, min_p=self.min_p.value)
+
+def _dec_specs(self:DecodingPanel)->list:
+    "The chosen presets with the panel's knobs applied."
+    if not self.rules.value: raise ValueError("rules: choose at least one rule")
+    specs = []
+    for name in self.rules.value:
+        spec = dict(RULE_PRESETS[name], name=name)
+        if spec['rule'] == 'beam': spec['num_beams'] = self.num_beams.value
+        if spec['rule'] == 'mbr': spec.update(num_samples=self.num_samples.value, utility=self.utility.value)
+        if name == 'nucleus': spec['top_p'] = self.top_p.value
+        if name == 'top_k' and self.top_k.value: spec['top_k'] = self.top_k.value
+        if name == 'min_p' and self.min_p.value: spec['min_p'] = self.min_p.value
+        if name in ('temperature', 'sample'): spec['temperature'] = self.temperature.value
+        specs.append(spec)
+    return specs
+
+DecodingPanel._load, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _dec_knobs, _dec_specs
+
+# %% ../nbs/07_widgets.ipynb #28
+def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))
+
+def _dec_run(self:DecodingPanel):
+    "Decode the input with every rule, fill the table and redraw the figure."
+    prompt = self.inputs[self.source.value]
+    t0 = time.perf_counter()
+    self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
+                                   num_samples=200, next_token_knobs=self._knobs())
+    self.prefix = []
+    head = ['rule', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
+    td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
+    rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], r['output'] or '<i>(empty)</i>', _fmt(r['model_logprob']), _fmt(r.get('true_logprob')),
+                                                    _fmt(r.get('expected_utility'), 2), r['length'])) + '</tr>' for r in self.analysis['rules'])
+    th = ''.join(f'<th style="padding:2px 10px;text-align:left">{h}</th>' for h in head)
+    self.table.value = f"<table class='mlenb-rules' style='border-collapse:collapse;font-size:13px'><tr>{th}</tr>{rows}</table>"
+    self.fig = viz.decoding_figure(self.analysis)
+    self.figure.children = [self.fig]
+    tr = self.analysis['truth']
+    self.status.value = (f"true mode: <b>{tr['mode'] or '(empty)'}</b> with probability {tr['mode_mass']:.3f}; "
+                         f"exact MBR optimum: <b>{tr['optimum'] or '(empty)'}</b> (expected {self.utility.value} {tr['optimum_expected_utility']:.2f}); "
+                         f"{len(self.analysis['rules'])} rules in {time.perf_counter() - t0:.2f} s")
+    self._message()
+
+def _dec_draw_next(self:DecodingPanel):
+    "Redraw the next-token view for the current prefix and filters."
+    if self.analysis is None: return
+    view = next_token_view(self.lm, self.inputs[self.source.value], self.prefix, 20, **self._knobs())
+    viz.update_next_token(self.fig, view, f"next token after '{' '.join(self.prefix)}'" if self.prefix else 'next token')
+    return view
+
+def _dec_step(self:DecodingPanel):
+    "Sample one token from the filtered next-token distribution and show what comes after it."
+    if self.analysis is None: self.run()
+    view = self._draw_next()
+    g = torch.Generator().manual_seed(self.seed.value * 1000 + len(self.prefix))
+    i = int(torch.multinomial(torch.tensor(view['processed_probs']), 1, generator=g))
+    tok = view['tokens'][i]
+    if tok == self.lm.vocab.eos:
+        self._message(f"sampled the end of the sequence: '{' '.join(self.prefix)}'; the next Step starts again", 'ok')
+        self.prefix = []
+    else: self.prefix = self.prefix + [tok]
+    self._draw_next()
+
+DecodingPanel.run, DecodingPanel._draw_next, DecodingPanel.step = _dec_run, _dec_draw_next, _dec_step

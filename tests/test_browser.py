@@ -70,3 +70,33 @@ def test_em_errors_show_in_the_page(page):
     page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText.includes('failed')", timeout=60_000)
     em.get_by_role('button', name='Step', exact=True).click()            # the panel is still usable
     page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText === ''", timeout=60_000)
+
+
+def test_flows_tab_trains_and_the_loss_falls(page):
+    page.get_by_role('tab', name='Flows').click()
+    flow = page.locator('.mlenb-flow')
+    status = flow.locator('.mlenb-status')
+    status.wait_for(timeout=60_000)
+    kl = lambda: float(re.search(r'KL (-?[\d.]+)', status.inner_text()).group(1))
+    before = kl()
+    for i in range(1, 4):
+        flow.get_by_role('button', name='Train', exact=True).click()
+        page.wait_for_function(f"document.querySelector('.mlenb-flow .mlenb-status').innerText.includes('snapshot {i}/{i}')", timeout=120_000)
+    assert kl() < before                                   # the flow moved towards the target
+    assert flow.locator('.js-plotly-plot').count() == 1
+    page.screenshot(path=str(SHOTS / 'flows.png'), full_page=True)
+
+
+def test_decoding_tab_shows_one_row_per_rule(page):
+    page.get_by_role('tab', name='Decoding').click()
+    dec = page.locator('.mlenb-decoding')
+    dec.locator('table.mlenb-rules').wait_for(timeout=60_000)
+    rules = dec.locator('select[multiple]').evaluate("s => Array.from(s.selectedOptions).map(o => o.value)")
+    dec.get_by_role('button', name='Run', exact=True).click()
+    page.wait_for_timeout(500)
+    page.wait_for_function("document.querySelector('.mlenb-decoding .mlenb-status').innerText.includes('rules in')", timeout=120_000)
+    rows = dec.locator('table.mlenb-rules tr')
+    assert rows.count() == 1 + len(rules) >= 4
+    first = [rows.nth(i).locator('td').first.inner_text() for i in range(1, rows.count())]
+    assert first == list(rules)
+    page.screenshot(path=str(SHOTS / 'decoding.png'), full_page=True)
