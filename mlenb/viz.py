@@ -233,17 +233,22 @@ def tree_layout(tree:list[dict])->dict:
     return pos
 
 # %% ../nbs/06_viz.ipynb #28
+def _next_token_bars(view:dict)->tuple[dict, dict]:
+    "Bar data for kept and cut tokens."
+    kept = np.asarray(view['kept'], dtype=bool)
+    cut = [(t, p, r or 'impossible') for t, p, k, r in zip(view['tokens'], view['probs'], kept, view['removed_by']) if not k]
+    return (dict(x=[t for t, k in zip(view['tokens'], kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
+            dict(x=[c[0] for c in cut], y=[c[1] for c in cut], text=[c[2] for c in cut]))
+
 def update_next_token(
     fig,        # from `decoding_figure`
     view:dict,  # `next_token_view`'s result
     title:str='next token', # the panel's title
 ):
     "Draw the next-token bars: kept tokens in blue, cut tokens grey with the filter that cut them."
-    kept = np.asarray(view['kept'], dtype=bool)
+    kept, cut = _next_token_bars(view)
     with fig.batch_update():
-        fig.data[0].x, fig.data[0].y = [t for t, k in zip(view['tokens'], kept) if k], [p for p, k in zip(view['probs'], kept) if k]
-        cut = [(t, p, r or 'impossible') for t, p, k, r in zip(view['tokens'], view['probs'], kept, view['removed_by']) if not k]
-        fig.data[1].x, fig.data[1].y, fig.data[1].text = [c[0] for c in cut], [c[1] for c in cut], [c[2] for c in cut]
+        fig.data[0].update(kept); fig.data[1].update(cut)
         fig.layout.annotations[0].text = title
     return fig
 
@@ -257,8 +262,9 @@ def decoding_figure(
     "Next-token bars, the beam tree and the sample histogram with each rule's output marked."
     fig = make_subplots(rows=1, cols=3, column_widths=[.3, .4, .3], horizontal_spacing=.06,
                         subplot_titles=('next token', 'beam search tree', 'samples: model log-probability'))
-    fig.add_bar(x=[], y=[], name='kept', marker_color='rgb(31,119,180)', row=1, col=1)
-    fig.add_bar(x=[], y=[], name='cut by a filter', marker_color='rgb(200,200,200)', textposition='outside', row=1, col=1)
+    kept, cut = _next_token_bars(analysis['next_token'])   # drawn at construction: a widget drops changes made before display
+    fig.add_bar(**kept, name='kept', marker_color='rgb(31,119,180)', row=1, col=1)
+    fig.add_bar(**cut, name='cut by a filter', marker_color='rgb(200,200,200)', textposition='outside', row=1, col=1)
     beam = next((r for r in analysis['rules'] if r['decoded']['info'].get('tree')), None)
     if beam is not None:
         tree = beam['decoded']['info']['tree']
@@ -284,5 +290,4 @@ def decoding_figure(
                       legend=dict(orientation='h', y=-.15))
     fig.update_xaxes(title_text='step', row=1, col=2); fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_xaxes(title_text='log p(y | x)', row=1, col=3); fig.update_yaxes(title_text='probability', row=1, col=1)
-    fig = go.FigureWidget(fig) if widget else go.Figure(fig)
-    return update_next_token(fig, analysis['next_token'])
+    return go.FigureWidget(fig) if widget else go.Figure(fig)

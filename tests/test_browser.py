@@ -99,4 +99,5 @@ def test_decoding_tab_shows_one_row_per_rule(page):
     assert rows.count() == 1 + len(rules) >= 4
     first = [rows.nth(i).locator('td').first.inner_text() for i in range(1, rows.count())]
     assert first == list(rules)
+    assert dec.locator('.js-plotly-plot g.trace.bars .point path').count() > 0   # the next-token bars are drawn
     page.screenshot(path=str(SHOTS / 'decoding.png'), full_page=True)
