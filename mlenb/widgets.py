@@ -4,12 +4,12 @@
 
 # %% ../nbs/07_widgets.ipynb #3
 from __future__ import annotations
-import math, time, traceback
+import math, time
 from contextlib import contextmanager
 import numpy as np
 import torch
 import ipywidgets as W
-from .core import Snapshot, Trace, resolve_device
+from .core import Snapshot, check_choice, resolve_device
 from . import viz
 
 # %% auto #0
@@ -35,9 +35,14 @@ class _Guarded:
             self._message(f'{what} failed: {type(e).__name__}: {e}', 'error')
 
     def _wrap(self, what, fn):
-        "A widget callback that runs `fn` under `_guard`."
+        "A widget callback that runs `fn` under `_guard`, its panel's buttons disabled meanwhile."
         def cb(*args):
-            with self._guard(what): fn(*args)
+            buttons = [b for b in self.__dict__.values() if isinstance(b, W.Button) and not b.disabled]
+            for b in buttons: b.disabled = True
+            try:
+                with self._guard(what): fn(*args)
+            finally:
+                for b in buttons: b.disabled = False
         return cb
 
 # %% ../nbs/07_widgets.ipynb #7
@@ -332,8 +337,6 @@ def decoding_model(name:str, seed:int=0): # one of `DECODING_MODELS`; seed of it
     return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
 
 # %% ../nbs/07_widgets.ipynb #26
-from .core import check_choice
-
 class DecodingPanel(_Guarded):
     "Compare decision rules (mode, beam, sampling, MBR) on a model whose true distribution is known."
     def __init__(self,

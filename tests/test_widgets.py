@@ -56,3 +56,49 @@ def test_errors_show_in_the_panel_and_it_stays_usable():
     assert p.message.value == '' and len(p.engine.trace) == 2
     bad = EMPanel(np.array([[0., float('nan')], [1, 2], [3, 4]]), n_components=1)  # refused data: a message, no exception
     assert 'NaN' in bad.message.value
+
+
+def test_buttons_are_disabled_while_the_engine_works():
+    p = EMPanel(seed=0)
+    seen = []
+    real = p.engine.step
+    p.engine.step = lambda: (seen.append((p.step_button.disabled, p.e_button.disabled)), real())[1]
+    p.step_button.click()
+    assert seen == [(True, True)] and not p.step_button.disabled and not p.e_button.disabled
+
+
+from mlenb.widgets import FlowPanel, DecodingPanel, DECODING_MODELS
+
+
+@pytest.mark.parametrize('arch', ['nsf', 'realnvp', 'maf'])
+def test_flow_panel_trains_every_architecture(arch):
+    p = FlowPanel(target='8gaussians', architecture=arch, layers=2, hidden=16, steps=40)
+    for _ in range(2): p.train_button.click()
+    assert p.last_error is None, p.last_error
+    kl = p.trainer.trace.series('kl').numpy()
+    assert kl[-1] < kl[0]
+    for l in range(p.layer.max + 1):                             # every layer of the warp draws finite lines
+        p.layer.value = l
+        y = np.asarray(p.fig.data[8].y, dtype=float)
+        assert np.isfinite(y[~np.isnan(y)]).all() and (~np.isnan(y)).sum() > 0
+
+
+def test_flow_panel_user_target_and_play():
+    log_p = lambda x: -0.5 * ((x - 1.) ** 2).sum(-1) * 4            # an unnormalised Gaussian
+    p = FlowPanel(target='your target', log_prob=log_p, bounds=((-2., 4.), (-2., 4.)), objective='rkl', layers=2, hidden=16, steps=20)
+    assert p.last_error is None, p.last_error
+    p.play.value = 1; p.play.value = 2                             # two Play ticks: two more snapshots
+    assert len(p.trainer.trace) == 3 and p.fig.data[0].z is not None
+    assert np.isnan(p.trainer.trace.last['kl'])                   # no samples, no entropy: the KL is not known
+
+
+@pytest.mark.parametrize('model', DECODING_MODELS)
+def test_decoding_panel_runs_every_model_and_steps_to_the_end(model):
+    p = DecodingPanel(model=model, num_samples=8)
+    assert p.last_error is None, p.last_error
+    rows = p.table.value.count('<tr>') - 1
+    assert rows == len(p.rules.value)
+    for _ in range(30):
+        p.step_button.click()
+        if 'sampled the end' in p.message.value: break
+    assert 'sampled the end' in p.message.value and p.prefix == []
