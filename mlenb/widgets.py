@@ -13,8 +13,8 @@ from .core import Snapshot, check_choice, resolve_device
 from . import viz
 
 # %% auto #0
-__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'DECODING_MODELS', 'em_dataset', 'EMPanel', 'FlowPanel', 'decoding_model',
-           'DecodingPanel']
+__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DECODING_MODELS', 'em_dataset', 'EMPanel', 'FlowPanel',
+           'decoding_model', 'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -192,6 +192,7 @@ from .data import toy, TOY_NAMES
 from .flows import Flow, Trainer, OBJECTIVES
 
 FLOW_ARCHITECTURES = ('nsf', 'realnvp', 'maf')
+FLOW_PANEL_OPTIONS = {'nsf': dict(bins=8)}   # fewer bins than the preset's default: interactive speed
 
 class FlowPanel(_Guarded):
     "Train a normalizing flow on a 2-D target; see its density, samples, curves and layer-by-layer warp."
@@ -255,7 +256,7 @@ def _flow_reset(self:FlowPanel):
     self._message()
     torch.manual_seed(self.seed.value)                  # the flow's initial weights
     make = getattr(Flow, self.architecture.value)
-    flow = make(2, layers=self.layers.value, hidden=self.hidden.value)
+    flow = make(2, layers=self.layers.value, hidden=self.hidden.value, **FLOW_PANEL_OPTIONS.get(self.architecture.value, {}))
     if self.target.value == 'your target': target, bounds, grid = self.user_target[0], self.user_target[1], None
     else:
         t = toy(self.target.value)
