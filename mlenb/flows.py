@@ -249,13 +249,15 @@ class MADE(nn.Sequential):
 
 # %% ../nbs/03_flows.ipynb #34
 class AffineMap:
-    "z = x * exp(s) + t per coordinate, with s = 3 tanh(raw / 3); 2 parameters (t, raw) per coordinate."
+    "z = x * exp(s) + t per coordinate, with s = 3 tanh(raw); 2 parameters (t, raw) per coordinate."
     n_params, bound = 2, 3.
     def init_bias(self, n:int)->Tensor: return torch.zeros(n, self.n_params)   # the identity
-    def _st(self, p:Tensor)->tuple[Tensor, Tensor]: return p[..., 0], torch.tanh(p[..., 1] / self.bound) * self.bound
+    def _st(self, p:Tensor)->tuple[Tensor, Tensor]:
+        t, raw = p.unbind(-1)            # one autograd node for both halves
+        return t, torch.tanh(raw) * self.bound
     def __call__(self, x:Tensor, p:Tensor)->tuple[Tensor, Tensor]:
         t, s = self._st(p)
-        return torch.addcmul(t, x, s.exp()), s
+        return x * s.exp() + t, s        # (addcmul's backward multiplies by its scalar too: slower)
     def inverse(self, z:Tensor, p:Tensor)->tuple[Tensor, Tensor]:
         t, s = self._st(p)
         return (z - t) * (-s).exp(), -s
@@ -392,7 +394,7 @@ class SplineMap:
         bins:int=8,        # number of bins, at least 2
         bound:float=5.,    # the spline acts on [-bound, bound], the identity outside
     ):
-        self.bins = check_int('bins', bins, low=2)
+        self.bins = check_int('bins', bins, low=2, high=int(1 / MIN_BIN) - 1)   # every bin keeps MIN_BIN of the interval
         self.bound = check_float('bound', bound, low=0, low_open=True)
         self.n_params = 3 * self.bins - 1
     def init_bias(self, n:int)->Tensor:
@@ -436,8 +438,8 @@ class Coupling(Transform):
         with torch.no_grad(): self.net[-1].bias.copy_(elementwise.init_bias(self.nb).flatten())
 
     def _split(self, x:Tensor)->tuple[Tensor, Tensor]:
-        if self.layout == 'first': return x[:, :self.na], x[:, self.na:]
-        if self.layout == 'last': return x[:, self.nb:], x[:, :self.nb]
+        if self.layout == 'first': return x.split([self.na, self.nb], 1)   # one autograd node, not two slices
+        if self.layout == 'last': return x.split([self.nb, self.na], 1)[::-1]
         return x[:, self.cond], x[:, self.trans]
 
     def _join(self, xa:Tensor, yb:Tensor)->Tensor:
@@ -558,8 +560,9 @@ def _base_sample(self:Flow, n:int, seed)->Tensor:
         return torch.randn(n, self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
     if seed is None: return self.base.sample((n,)).to(self.device, self.dtype)
     devices = [self.device] if self.device.type == 'cuda' else []
+    s = int(torch.randint(2**62, (1,), generator=seed, device=seed.device)) if isinstance(seed, torch.Generator) else check_int('seed', seed)
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(check_int('seed', seed)) if not isinstance(seed, torch.Generator) else torch.manual_seed(int(torch.randint(2**62, (1,), generator=seed)))
+        torch.manual_seed(s)
         return self.base.sample((n,)).to(self.device, self.dtype)
 
 # %% ../nbs/03_flows.ipynb #65
@@ -701,7 +704,7 @@ def nsf(cls:Flow,
     dim:int,               # number of coordinates, at least 2
     layers:int=8,          # spline layers
     hidden=64,             # conditioner hidden widths
-    bins:int=8,            # spline bins, at least 2
+    bins:int=32,           # spline bins, at least 2 (many are cheap: thin structures such as rings need them)
     bound:float=4.,        # splines act on [-bound, bound] (after ActNorm: in standard deviations)
     activation:str='relu', # conditioner activation
     actnorm:bool=True,     # standardise the data with an ActNorm first
@@ -975,6 +978,7 @@ class _Target:
 def _flatten_parameters(module:nn.Module)->tuple[nn.Parameter, Tensor, list]:
     "Make every trainable parameter of `module` a view of one flat parameter, with gradients viewing one flat buffer."
     ps = [p for p in module.parameters() if p.requires_grad]
+    if not ps: raise ValueError("flow: it has no trainable parameters")
     if len({(p.device, p.dtype) for p in ps}) != 1: raise ValueError("flow: parameters on several devices or dtypes; move the flow with .to() first")
     flat = torch.cat([p.detach().reshape(-1) for p in ps])
     grad, off = torch.zeros_like(flat), 0

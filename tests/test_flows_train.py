@@ -90,7 +90,7 @@ OBJECTIVE_RUNS = {
     'rkl': lambda: trainer(target='8gaussians', objective='rkl'),
     'rkl_path': lambda: trainer(target='8gaussians', objective='rkl_path'),
     'ssm': lambda: trainer(Flow.realnvp(2, layers=4, hidden=32, activation='silu'), objective='ssm', lr=1e-3),
-    'dsm': lambda: trainer(small_nsf(activation='silu'), objective='dsm', sigma=0.1),
+    'dsm': lambda: trainer(Flow.realnvp(2, layers=4, hidden=32, activation='silu'), objective='dsm', sigma=0.1, lr=1e-3),
     'cfm': lambda: trainer(ContinuousFlow(2, hidden=32, steps=6), objective='cfm', val_size=300),
 }
 
@@ -293,26 +293,32 @@ def test_bad_step_arguments():
 
 
 # ---- quality (slow) ---------------------------------------------------------------------------------------
-# The default spline flow, Trainer defaults (batch 512, lr 1e-3), seed 0, 5,000 steps; the KL is the test NLL on
-# 200,000 fresh draws minus the true entropy. Measured (see the report in the notebook): moons 0.012,
-# 8gaussians ..., rings ..., checkerboard ... (its support is a union of squares: a smooth flow leaves a thin
-# filament of mass between them).
-QUALITY = {'moons': 0.02, '8gaussians': 0.02, 'rings': 0.02, 'checkerboard': 0.1}
+# The default spline flow, `Flow.nsf(2)` (ActNorm, 8 spline couplings, hidden 64x2, 32 bins), trained at batch 512
+# with lr 2e-3 on a cosine schedule, seed 0, 5,000 steps. The KL is estimated on 100,000 fresh draws as
+# mean(log p - log q), which is the test NLL minus the entropy with the entropy's own sampling noise paired away
+# (standard error about 5e-4 nats); NLL - H on the same draws is printed beside it (standard error about 4e-3).
+# About two minutes per target on one thread of an idle 2-core CPU.
+# Measured on a 2-core CPU, one thread, 200,000 draws (NLL - H / paired): moons 0.0033 / 0.0021, 8gaussians 0.0023 /
+# 0.0024, rings 0.0171 / 0.0134,
+# checkerboard 0.0154 / 0.0154 (its support is a union of squares: a smooth flow leaves thin filaments of mass
+# between them, and still gets within 0.02 nats).
+QUALITY = ('moons', '8gaussians', 'rings', 'checkerboard')
 
 
-def test_kl(flow, name, n=200_000):
+def kl_estimates(flow, name, n=100_000):
+    "(NLL - H, mean(log p - log q), its standard error) on n fresh draws of the toy."
     x = toy(name).sample(n, seed=12345)
-    with torch.no_grad(): nll = -torch.cat([flow.log_prob(c) for c in x.split(20_000)]).double().mean().item()
-    return nll - toy(name).entropy()
-test_kl.__test__ = False
+    with torch.no_grad(): lq = torch.cat([flow.log_prob(c) for c in x.split(20_000)]).double()
+    d = toy(name).log_prob(x.double()) - lq
+    return -lq.mean().item() - toy(name).entropy(), d.mean().item(), d.std().item() / math.sqrt(n)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name', QUALITY)
 def test_default_spline_flow_reaches_the_truth(name):
     torch.manual_seed(0)
-    tr = Trainer(Flow.nsf(2), name, seed=0, progress=False, eval_every=500, grid_every=0)
+    tr = Trainer(Flow.nsf(2), name, lr=2e-3, schedule='cosine', seed=0, progress=False, eval_every=1000, val_size=5000, grid_every=0)
     tr.fit(5000)
-    kl = test_kl(tr.flow, name)
-    print(f"{name}: KL {kl:.4f} nats after {tr.step_count} steps, {tr.elapsed:.0f} s of training")
-    assert kl <= QUALITY[name]
+    nll_minus_h, kl, se = kl_estimates(tr.flow, name)
+    print(f"{name}: KL {kl:.4f} ± {se:.4f} (NLL - H {nll_minus_h:.4f}) after {tr.step_count} steps, {tr.elapsed:.0f} s of training")
+    assert kl <= 0.02 and nll_minus_h <= 0.025
