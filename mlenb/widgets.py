@@ -34,6 +34,13 @@ class _Guarded:
             self.last_error = e
             self._message(f'{what} failed: {type(e).__name__}: {e}', 'error')
 
+    def _follow(self, n:int):
+        "Move the history slider to the newest of `n` snapshots (without a redraw per change) and draw it."
+        self._busy = True
+        try: self.history.max, self.history.value = n - 1, n - 1
+        finally: self._busy = False
+        self.show(n - 1)
+
     def _wrap(self, what, fn):
         "A widget callback that runs `fn` under `_guard`, its panel's buttons disabled meanwhile."
         def cb(*args):
@@ -138,13 +145,7 @@ def _em_reset(self:EMPanel):
     self.engine.init(self.X)
     self._sync()
 
-def _em_sync(self:EMPanel):
-    "Follow the newest snapshot: slider range and figure."
-    n = len(self.engine.trace)
-    self._busy = True
-    try: self.history.max, self.history.value = n - 1, n - 1
-    finally: self._busy = False
-    self.show(n - 1)
+def _em_sync(self:EMPanel): self._follow(len(self.engine.trace))
 
 EMPanel.reset, EMPanel._sync = _em_reset, _em_sync
 
@@ -280,12 +281,8 @@ def _grid_log_prob(log_p, bounds, n:int=64)->torch.Tensor:
     with torch.no_grad(): return log_p(torch.stack([X, Y], -1).view(-1, 2)).view(n, n).cpu()
 
 def _flow_sync(self:FlowPanel):
-    "Follow the newest snapshot."
-    n = len(self.trainer.trace)
-    self._busy = True
-    try: self.history.max, self.history.value = n - 1, n - 1
-    finally: self._busy = False
-    self.show(n - 1); self.show_warp(self.layer.value)
+    "Follow the newest snapshot, and warp the grid through the live flow."
+    self._follow(len(self.trainer.trace)); self.show_warp(self.layer.value)
 
 FlowPanel.reset, FlowPanel._sync = _flow_reset, _flow_sync
 
