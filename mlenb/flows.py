@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_flows.ipynb #3
 from __future__ import annotations
-import copy, inspect, math, numbers, time, warnings
+import contextlib, copy, inspect, math, numbers, time, warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -674,6 +674,17 @@ def _halves(dim:int, i:int)->Tensor:
 
 def _check_layers(layers)->int: return check_int('layers', layers, low=1)
 
+@contextlib.contextmanager
+def _seeded(seed:int|None):
+    "Seed torch's global generator with `seed` inside the block, and restore it after; nothing for None."
+    if seed is None:
+        yield
+        return
+    seed = check_int('seed', seed, low=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
 @patch_classmethod
 def realnvp(cls:Flow,
     dim:int,               # number of coordinates, at least 2
@@ -681,10 +692,11 @@ def realnvp(cls:Flow,
     hidden=64,             # hidden widths of each conditioner (an int: two layers of it)
     activation:str='relu', # conditioner activation
     base:Distribution|None=None, # None: standard normal
+    seed:int|None=None,    # seeds the initial weights; None: torch's global generator
 )->Flow:
     "RealNVP (Dinh et al. 2017): affine couplings on alternating halves."
     dim, layers = _check_dim(dim, 2, ' (a coupling flow needs two dimensions or more)'), _check_layers(layers)
-    return cls([AffineCoupling(dim, _halves(dim, i), hidden, activation) for i in range(layers)], base)
+    with _seeded(seed): return cls([AffineCoupling(dim, _halves(dim, i), hidden, activation) for i in range(layers)], base)
 
 @patch_classmethod
 def maf(cls:Flow,
@@ -693,11 +705,12 @@ def maf(cls:Flow,
     hidden=64,             # MADE's hidden widths
     activation:str='relu', # MADE's activation
     base:Distribution|None=None, # None: standard normal
+    seed:int|None=None,    # seeds the initial weights; None: torch's global generator
 )->Flow:
     "MAF (Papamakarios et al. 2017): affine autoregressive layers, the order reversed every layer."
     dim, layers = _check_dim(dim, 2, ' (an autoregressive flow needs two dimensions or more)'), _check_layers(layers)
     orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
-    return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2]) for i in range(layers)], base)
+    with _seeded(seed): return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2]) for i in range(layers)], base)
 
 @patch_classmethod
 def nsf(cls:Flow,
@@ -710,14 +723,16 @@ def nsf(cls:Flow,
     actnorm:bool=True,     # standardise the data with an ActNorm first
     autoregressive:bool=False, # spline autoregressive layers instead of couplings
     base:Distribution|None=None, # None: standard normal
+    seed:int|None=None,    # seeds the initial weights; None: torch's global generator
 )->Flow:
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
     SplineMap(bins, bound)   # checks bins and bound
-    if autoregressive:
-        orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
-        ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound) for i in range(layers)]
-    else: ts = [SplineCoupling(dim, _halves(dim, i), hidden, activation, bins, bound) for i in range(layers)]
+    with _seeded(seed):
+        if autoregressive:
+            orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
+            ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound) for i in range(layers)]
+        else: ts = [SplineCoupling(dim, _halves(dim, i), hidden, activation, bins, bound) for i in range(layers)]
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
 
 # %% ../nbs/03_flows.ipynb #78
@@ -826,13 +841,14 @@ class ContinuousFlow(nn.Module, Distribution):
         steps:int=32,              # RK4 steps for sampling and log-density
         divergence:str='exact',    # 'exact' (one backward pass per dimension) or 'hutchinson'
         sigma_min:float=1e-4,      # width of the conditional paths at the data end
+        seed:int|None=None,        # seeds the initial weights; None: torch's global generator
     ):
         nn.Module.__init__(self)
         self.dim = _check_dim(dim)
         self.steps = check_int('steps', steps, low=1)
         self.divergence = check_choice('divergence', divergence, ('exact', 'hutchinson'))
         self.sigma_min = check_float('sigma_min', sigma_min, low=0, high=1, high_open=True)
-        self.net = MLP(self.dim + 1, self.dim, hidden, activation)
+        with _seeded(seed): self.net = MLP(self.dim + 1, self.dim, hidden, activation)
         self.register_buffer('_anchor', torch.zeros(()), persistent=False)
         Distribution.__init__(self, torch.Size(), torch.Size([self.dim]), validate_args=False)
 
