@@ -575,8 +575,8 @@ class _Batches:
                 sums = sums + _column_sums(X.to(master), wm, obs)
                 x2 = max(x2, float((X.to(master).nan_to_num(0.) ** 2).sum(1).max()))
                 self.missing |= not bool(obs.all())
-                if self.first is None: self.first = (X, w)
-            if self.n == 0: raise ValueError("X: the iterable of batches is empty")
+                if self.first is None and bool(kept.any()): self.first = (X, w)   # initialise from the first batch with something observed
+            if self.d is None: raise ValueError("X: the iterable of batches is empty")
         except (ValueError, TypeError) as e: err = e
         if comm is not None: comm.agree(err, self.d or 0)
         elif err is not None: raise err
@@ -601,7 +601,8 @@ class _Batches:
         return Xc[kept].nan_to_num(0.), (None if w is None else w[kept])
 
     def rows(self)->tuple[Tensor, Tensor|None]:
-        "The first batch, centred, to initialise from."
+        "The first batch with an observed entry, centred, to initialise from (no rows if no batch has one)."
+        if self.first is None: return torch.empty(0, self.d, dtype=self.dtype, device=self.device), None
         X, w = self._centred(*self.first)
         return X, (None if w is None else w.to(self.dtype))
 
@@ -690,17 +691,41 @@ def _assign_stats(src, C:Tensor, size:int, acc=torch.float64)->GMMStats:
     return GMMStats(table, torch.tensor(src.weight, dtype=acc, device=C.device), torch.zeros(R, dtype=acc, device=C.device), d)
 
 # %% ../nbs/02_em.ipynb #81
-def _random_stats(src, R:int, K:int, g:torch.Generator, size:int, acc=torch.float64)->GMMStats:
+_RANDOM_BLOCK = 4096   # rows per generator in `random` initialisation: a constant, so draws never depend on chunking
+
+def _random_rows(
+    seed:int,            # one seed for the whole data
+    a:int, b:int,        # rows a, ..., b - 1 of the whole data
+    R:int, K:int,        # restarts and components
+    dtype, device,       # of the draws
+)->Tensor:               # (b - a, R, K) uniform draws; row i's depend on `seed` and i alone
+    "Uniform draws for rows a..b-1 of the whole data, one generator per block of `_RANDOM_BLOCK` rows."
+    B, out = _RANDOM_BLOCK, []
+    for blk in range(a // B, -(-b // B)):
+        g = make_generator((seed + blk * 0x9E3779B97F4A7C15) % 2 ** 63, device)
+        out.append(torch.rand(B, R, K, generator=g, dtype=dtype, device=device)[max(a - blk * B, 0):b - blk * B])
+    return torch.cat(out) if out else torch.empty(0, R, K, dtype=dtype, device=device)
+
+def _random_stats(
+    src,                 # data source: its `chunks` give the rows in order
+    R:int, K:int,        # restarts and components
+    seed:int,            # the draws' seed (the same on every worker)
+    size:int,            # rows per chunk
+    device,              # where the statistics live
+    acc=torch.float64,   # dtype of the draws and of the statistics
+    first:int=0,         # index of this source's first row in the whole data (workers' rows in rank order)
+)->GMMStats:
     "Statistics of uniform random responsibilities, normalised per point (scikit-learn's 'random')."
-    table = torch.zeros(R, K, src.F, dtype=acc, device=g.device)
+    table, a = torch.zeros(R, K, src.F, dtype=acc, device=device), first
     for PT, w in src.chunks(size):
-        r = torch.rand(R, K, PT.shape[1], generator=g, dtype=PT.dtype, device=PT.device)
-        r /= r.sum(1, keepdim=True)
+        u = _random_rows(seed, a, a + PT.shape[1], R, K, acc, device)
+        r = (u / u.sum(-1, keepdim=True)).permute(1, 2, 0).to(PT.dtype).contiguous()
         if w is not None: r.mul_(w)
         table += (r @ PT.T).to(acc)
-    return GMMStats(table, torch.tensor(src.weight, dtype=acc, device=g.device), torch.zeros(R, dtype=acc, device=g.device), src.d)
+        a += PT.shape[1]
+    return GMMStats(table, torch.tensor(src.weight, dtype=acc, device=device), torch.zeros(R, dtype=acc, device=device), src.d)
 
-# %% ../nbs/02_em.ipynb #84
+# %% ../nbs/02_em.ipynb #86
 def patch(f):
     "Attach `f` to the class named by its `self` annotation (fastcore's `@patch`, without the dependency)."
     cls = f.__annotations__['self']
@@ -709,7 +734,7 @@ def patch(f):
     setattr(cls, f.__name__, f)
     return f
 
-# %% ../nbs/02_em.ipynb #85
+# %% ../nbs/02_em.ipynb #87
 class NotFittedError(ValueError, AttributeError):
     "The estimator has no parameters yet: call `fit`, `init` or `load_state_dict` first."
 
@@ -719,7 +744,7 @@ class ConvergenceWarning(UserWarning):
 class MonotonicityWarning(RuntimeWarning):
     "An EM iteration lowered the log-likelihood by more than `reg_covar` and rounding allow."
 
-# %% ../nbs/02_em.ipynb #86
+# %% ../nbs/02_em.ipynb #88
 class GaussianMixture:
     """A Gaussian mixture fitted by EM (Dempster, Laird & Rubin 1977), with scikit-learn's names; tensors in and out.
 
@@ -760,7 +785,7 @@ class GaussianMixture:
         for k, v in args.items(): setattr(self, k, v)
         self._check_params()
 
-# %% ../nbs/02_em.ipynb #88
+# %% ../nbs/02_em.ipynb #90
 def _defaults()->dict: return {k: p.default for k, p in inspect.signature(GaussianMixture.__init__).parameters.items() if k != 'self'}
 
 @patch
@@ -786,7 +811,7 @@ def __repr__(self:GaussianMixture):
 @patch
 def __getstate__(self:GaussianMixture): return {k: v for k, v in self.__dict__.items() if k not in ('_src', '_comm')}  # pickles carry no data
 
-# %% ../nbs/02_em.ipynb #90
+# %% ../nbs/02_em.ipynb #92
 @patch
 def _check_params(self:GaussianMixture):
     check_int('n_components', self.n_components, low=1)
@@ -810,7 +835,7 @@ def _check_params(self:GaussianMixture):
     self._device = resolve_device(self.device)
     self._master = torch.float32 if self._device.type == 'mps' else torch.float64  # MPS has no float64
 
-# %% ../nbs/02_em.ipynb #93
+# %% ../nbs/02_em.ipynb #95
 @patch
 def _fitted(self:GaussianMixture)->GMMParams:
     if getattr(self, '_params', None) is None: raise NotFittedError("This GaussianMixture is not fitted yet: call fit, init or load_state_dict first")
@@ -838,7 +863,7 @@ for _n, _d in [('weights_', "(K,) mixing weights"), ('means_', "(K, d) component
                ('precisions_cholesky_', "upper-triangular U with U U^T = precision (scikit-learn's convention)")]:
     setattr(GaussianMixture, _n, _attr(_n, _d))
 
-# %% ../nbs/02_em.ipynb #96
+# %% ../nbs/02_em.ipynb #98
 def _shape_error(name:str, t:Tensor, shape:tuple, what:str):
     if tuple(t.shape) != shape: raise ValueError(f"{name}: expected shape {shape} ({what}), got {tuple(t.shape)}")
 
@@ -854,7 +879,7 @@ def _factor_precisions(P:Tensor, covariance_type:str)->tuple[Tensor, Tensor, Ten
     bad = ~(P > 0)
     return P.clamp_min(torch.finfo(P.dtype).tiny).sqrt(), 1 / P, (bad.any(-1) if covariance_type == 'diag' else bad)
 
-# %% ../nbs/02_em.ipynb #98
+# %% ../nbs/02_em.ipynb #100
 @patch
 def _check_inits(self:GaussianMixture, d:int):
     "Validated `weights_init`, `means_init` and `precisions_init` (None where not given)."
@@ -881,7 +906,7 @@ def _check_inits(self:GaussianMixture, d:int):
         P = (U, cov)
     return w, m, P
 
-# %% ../nbs/02_em.ipynb #101
+# %% ../nbs/02_em.ipynb #103
 @patch
 def _generator(self:GaussianMixture)->torch.Generator:
     try: return make_generator(self.random_state, self._device)
@@ -893,7 +918,7 @@ def _chunk(self:GaussianMixture, RK:int, F:int)->int:
     if self._device.type != 'cpu': return max(4096, 2 ** 24 // max(RK, F))
     return min(2 ** 16, max(2048, 2 ** 21 // (self.dtype.itemsize * (F + RK))))
 
-# %% ../nbs/02_em.ipynb #102
+# %% ../nbs/02_em.ipynb #104
 @patch
 def _centres(self:GaussianMixture, R:int, g:torch.Generator)->Tensor:
     "Initial centres (R, K, d) by k-means++, k-means or random distinct points of the data (the first batch for iterables)."
@@ -911,7 +936,7 @@ def _centres(self:GaussianMixture, R:int, g:torch.Generator)->Tensor:
         if self.init_params == 'kmeans': C = _lloyd(X, w, C)
     return comm.broadcast(C)
 
-# %% ../nbs/02_em.ipynb #103
+# %% ../nbs/02_em.ipynb #105
 @patch
 def _gather_rows(self:GaussianMixture, X:Tensor, w:Tensor|None, g:torch.Generator)->tuple[Tensor, Tensor]:
     "Every worker's rows to initialise from, in rank order; above `init_rows` in all, a uniform sample of each worker's rows in proportion."
@@ -924,7 +949,19 @@ def _gather_rows(self:GaussianMixture, X:Tensor, w:Tensor|None, g:torch.Generato
     Xw = comm.gather(torch.cat([X, w[:, None]], 1))
     return Xw[:, :-1], Xw[:, -1]
 
-# %% ../nbs/02_em.ipynb #104
+# %% ../nbs/02_em.ipynb #107
+@patch
+def _random_seed(self:GaussianMixture, g:torch.Generator)->int:
+    "A seed for the random responsibilities, drawn from `g` on rank 0 and shared by every worker."
+    return int(self._comm.broadcast(torch.randint(0, 2 ** 62, (1,), generator=g, device=g.device).cpu()))
+
+@patch
+def _first_row(self:GaussianMixture, src)->int:
+    "Index of this worker's first row among all workers' rows in rank order (0 in one process)."
+    comm = self._comm
+    return int(comm.gather_counts(src.n)[:comm.rank].sum()) if comm.on else 0
+
+# %% ../nbs/02_em.ipynb #108
 @patch
 def _draw(self:GaussianMixture, R:int)->GMMParams:
     "Initial parameters for `R` restarts: `init_params`, then `weights_init`, `means_init`, `precisions_init`."
@@ -932,7 +969,7 @@ def _draw(self:GaussianMixture, R:int)->GMMParams:
     w0, m0, P0 = self._check_inits(src.d)
     if w0 is None or m0 is None or P0 is None:
         g, size = self._generator(), self._chunk(R * K, src.F)
-        if self.init_params == 'random': st = _random_stats(src, R, K, g, size, self._master)
+        if self.init_params == 'random': st = _random_stats(src, R, K, self._random_seed(g), size, self._device, self._master, self._first_row(src))
         else: st = _assign_stats(src, self._centres(R, g), size, self._master)
         try: p = gmm_m_step(self.reduce_stats(st), ct, self.reg_covar, torch.finfo(self.dtype).eps)
         except CollapseError as e: raise CollapseError(f"initialisation ({self.init_params}): {e}") from None
@@ -945,7 +982,7 @@ def _draw(self:GaussianMixture, R:int)->GMMParams:
     if P0 is not None: p.precisions_cholesky[:], p.covariances[:] = P0
     return p
 
-# %% ../nbs/02_em.ipynb #106
+# %% ../nbs/02_em.ipynb #110
 @patch
 def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     "Set up the data (and fresh parameters), run the first E-step, start the trace."
@@ -975,7 +1012,7 @@ def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     self._e(self._all()); self._phase = 'init'
     return self._record('init')
 
-# %% ../nbs/02_em.ipynb #107
+# %% ../nbs/02_em.ipynb #111
 @patch
 def _data(self:GaussianMixture, X, name:str='X', min_rows:int=1)->Tensor:
     "`X` as a 2-D tensor on the device; NaN refused unless `missing='marginalise'`."
@@ -999,7 +1036,7 @@ def _memory(self:GaussianMixture, X:Tensor, w:Tensor|None, shift:Tensor|None=Non
     cls = _Missing if self.missing == 'marginalise' and bool(torch.isnan(X).any()) else _Memory
     return cls(X, w, self.covariance_type, self.dtype, shift=shift, master=self._master, cache=cache, comm=comm)
 
-# %% ../nbs/02_em.ipynb #108
+# %% ../nbs/02_em.ipynb #112
 @patch
 def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
@@ -1041,7 +1078,7 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False)->tu
     logits, rounding = self._logit_fn(p, src.r2)
     return (*gmm_e_step(H.to(self.dtype), src.chunks(size), src.d, keep, self._master, logits), rounding)
 
-# %% ../nbs/02_em.ipynb #110
+# %% ../nbs/02_em.ipynb #114
 @patch
 def _e(self:GaussianMixture, idx:Tensor):
     src, K = self._src, self.n_components
@@ -1062,12 +1099,12 @@ def _e(self:GaussianMixture, idx:Tensor):
     else: self._resp = None
     self._best = int(torch.nan_to_num(self._ll, nan=-math.inf).argmax())
 
-# %% ../nbs/02_em.ipynb #112
+# %% ../nbs/02_em.ipynb #116
 def _expected_ll(st:GMMStats, H:Tensor)->Tensor:
     "Q(theta) = sum of stats * natural parameters, per restart (0 * -inf counts as 0)."
     return torch.where(st.table == 0, 0., st.table * H).sum((-2, -1))
 
-# %% ../nbs/02_em.ipynb #113
+# %% ../nbs/02_em.ipynb #117
 @patch
 def _m(self:GaussianMixture, idx:Tensor):
     st, old, ct = self._stats[idx], self._params[idx], self.covariance_type
@@ -1095,7 +1132,7 @@ def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
             f"{float(old[i]):.12g} to {float(ll[i]):.12g}, by {float(old[i] - ll[i]):.3g}; reg_covar={self.reg_covar} allows "
             f"{float(allowed[i]):.3g} and rounding {float(slack[i]):.3g}. Try dtype=torch.float64; if it persists, it is a bug"), stacklevel=3)
 
-# %% ../nbs/02_em.ipynb #114
+# %% ../nbs/02_em.ipynb #118
 @patch
 def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     "Append a snapshot of the best restart to the trace."
@@ -1106,7 +1143,7 @@ def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     if phase != 'M' and self._resp is not None: f['resp'] = self._resp[r].T.to(self.dtype)
     return self.trace.append(Snapshot(**f))
 
-# %% ../nbs/02_em.ipynb #115
+# %% ../nbs/02_em.ipynb #119
 @patch
 def _need_data(self:GaussianMixture):
     if getattr(self, '_src', None) is None or getattr(self, '_stats', None) is None:
@@ -1143,7 +1180,7 @@ def step(self:GaussianMixture)->Snapshot:
     self._e(self._all()); self._phase = 'E'
     return self._record('E')
 
-# %% ../nbs/02_em.ipynb #119
+# %% ../nbs/02_em.ipynb #123
 @patch
 def fit(self:GaussianMixture,
     X,                   # (n, d) array or tensor; or an iterable of batches: arrays, (X, w) pairs, a DataLoader, or a function returning an iterator
@@ -1181,7 +1218,7 @@ def fit(self:GaussianMixture,
         if hasattr(bar, 'close'): bar.close()
     return self._finish(conv, n_iter, lbs, lb, stopped)
 
-# %% ../nbs/02_em.ipynb #120
+# %% ../nbs/02_em.ipynb #124
 @patch
 def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
     "Keep the best restart and set scikit-learn's summary attributes."
@@ -1194,7 +1231,7 @@ def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
                                          "or increase max_iter, tol, or check for degenerate data."), stacklevel=3)
     return self
 
-# %% ../nbs/02_em.ipynb #121
+# %% ../nbs/02_em.ipynb #125
 @patch
 def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:Tensor, conv:Tensor, t_last:float)->float:
     "scikit-learn's verbose messages (from rank 0 only, in distributed EM)."
@@ -1208,7 +1245,7 @@ def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:Tensor, conv:Tensor, 
         print(f"Initialization {r} {msg}." + (f" lower bound {float(self._ll[r]):.5f}." if self.verbose >= 2 else ''))
     return t_last
 
-# %% ../nbs/02_em.ipynb #127
+# %% ../nbs/02_em.ipynb #131
 @patch
 def _logits(self:GaussianMixture, X)->Tensor:
     "log(pi_k N(x | mu_k, Sigma_k)) for every component and row, (K, n)."
@@ -1236,13 +1273,23 @@ def predict(self:GaussianMixture, X)->Tensor:
     "The most probable component of each row, (n,) int64."
     return self._logits(X).argmax(0)
 
-# %% ../nbs/02_em.ipynb #128
+# %% ../nbs/02_em.ipynb #132
 @patch
-def score(self:GaussianMixture, X, y=None, sample_weight=None)->float:
-    "Mean log-likelihood per row (weighted by `sample_weight` if given)."
+def _loglik_n(self:GaussianMixture, X, sample_weight=None)->tuple[float, float]:
+    "Summed (weighted) log-likelihood of `X`, and n: the number (total weight) of its rows with an observed entry."
+    X = self._data(X)
     s = self.score_samples(X).to(self._master)
     w = _check_sample_weight(sample_weight, len(s), self._device)
-    return float(s.mean() if w is None else (w.to(s) @ s) / w.sum())
+    w = (torch.ones_like(s) if w is None else w.to(s)) * (~torch.isnan(X)).any(1)   # nothing observed: no information
+    n = float(w.sum())
+    if not n > 0: raise ValueError("X: no row has an observed entry with positive sample weight, so there is nothing to score")
+    return float(w @ s), n
+
+@patch
+def score(self:GaussianMixture, X, y=None, sample_weight=None)->float:
+    "Mean log-likelihood per row (weighted by `sample_weight` if given); rows with nothing observed count in neither sum nor n."
+    ll, n = self._loglik_n(X, sample_weight)
+    return ll / n
 
 @patch
 def _n_parameters(self:GaussianMixture)->int:
@@ -1252,24 +1299,23 @@ def _n_parameters(self:GaussianMixture)->int:
 
 @patch
 def bic(self:GaussianMixture, X, sample_weight=None)->float:
-    "Bayesian information criterion on `X` (lower is better); the sample size is the total weight."
-    n = len(X) if sample_weight is None else float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
-    return -2 * self.score(X, sample_weight=sample_weight) * n + self._n_parameters() * math.log(n)
+    "Bayesian information criterion on `X` (lower is better); n is the number (total weight) of rows with an observed entry."
+    ll, n = self._loglik_n(X, sample_weight)
+    return -2 * ll + self._n_parameters() * math.log(n)
 
 @patch
 def aic(self:GaussianMixture, X, sample_weight=None)->float:
     "Akaike information criterion on `X` (lower is better)."
-    n = len(X) if sample_weight is None else float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
-    return -2 * self.score(X, sample_weight=sample_weight) * n + 2 * self._n_parameters()
+    return -2 * self._loglik_n(X, sample_weight)[0] + 2 * self._n_parameters()
 
-# %% ../nbs/02_em.ipynb #132
+# %% ../nbs/02_em.ipynb #136
 @patch
 def fit_predict(self:GaussianMixture, X, y=None, sample_weight=None, callback=None)->Tensor:
     "Fit, then return the most probable component of each row of `X`."
     if _is_batches(X): raise ValueError("X: fit_predict needs one array; for batches call fit, then predict on each batch")
     return self.fit(X, sample_weight=sample_weight, callback=callback).predict(X)
 
-# %% ../nbs/02_em.ipynb #133
+# %% ../nbs/02_em.ipynb #137
 @patch
 def sample(self:GaussianMixture,
     n_samples:int=1,   # how many points to draw
@@ -1288,7 +1334,7 @@ def sample(self:GaussianMixture,
     else: z = z * (cov[y] if ct == 'diag' else cov[y][:, None]).sqrt()
     return self._public(p.means[y] + self._shift + z), y
 
-# %% ../nbs/02_em.ipynb #136
+# %% ../nbs/02_em.ipynb #140
 _STATE_KEYS = ('weights_', 'means_', 'covariances_', 'precisions_cholesky_')
 
 @patch
@@ -1303,7 +1349,7 @@ def state_dict(self:GaussianMixture)->dict:
                  lower_bounds_=torch.tensor(self.lower_bounds_, dtype=torch.float64))
     return d
 
-# %% ../nbs/02_em.ipynb #137
+# %% ../nbs/02_em.ipynb #141
 @patch
 def load_state_dict(self:GaussianMixture, state:dict)->GaussianMixture:
     "Take fitted parameters from `state` (made by `state_dict`); returns self."
@@ -1325,7 +1371,7 @@ def load_state_dict(self:GaussianMixture, state:dict)->GaussianMixture:
         self.lower_bound_, self.lower_bounds_ = float(state['lower_bound_']), [float(v) for v in state['lower_bounds_']]
     return self
 
-# %% ../nbs/02_em.ipynb #146
+# %% ../nbs/02_em.ipynb #150
 def _moment_stats(p:GMMParams, covariance_type:str, reg_covar:float)->GMMStats:
     "Statistics per unit weight whose M-step gives back `p`: the model's own expected moments."
     w, mu, d = p.weights, p.means, p.means.shape[-1]
@@ -1339,7 +1385,7 @@ def _moment_stats(p:GMMParams, covariance_type:str, reg_covar:float)->GMMStats:
     table = torch.cat([w[..., None], w[..., None] * mu, w[..., None] * sec], -1)
     return GMMStats(table, torch.ones((), dtype=w.dtype, device=w.device), w.new_zeros(w.shape[0]), d)
 
-# %% ../nbs/02_em.ipynb #148
+# %% ../nbs/02_em.ipynb #152
 @patch
 def partial_fit(self:GaussianMixture,
     X,                   # (n, d) one batch of a stream
@@ -1356,6 +1402,8 @@ def partial_fit(self:GaussianMixture,
     src = self._memory(X, w, shift=self._shift, cache=False, comm=self._comm)
     o = self._online   # with averaging, the E-step uses the running parameters o['run'], not the averaged ones
     st = self.reduce_stats(self._pass(*(o['run'] if o['run'] else (self._params, self._H)), src)[0])
+    if not float(st.weight) > 0:   # the same sum on every worker, so all raise together
+        raise ValueError("X: no row of this batch has an observed entry with positive sample weight (on any worker); nothing to update from")
     s, batch_ll = st.normalised(), float(st.loglik[0] / st.weight)
     if o['stats'] is None:
         self._ll[:] = batch_ll; self._elbo[:] = batch_ll
@@ -1379,7 +1427,7 @@ def partial_fit(self:GaussianMixture,
     self._record('online', batch_loglik=batch_ll)
     return self
 
-# %% ../nbs/02_em.ipynb #149
+# %% ../nbs/02_em.ipynb #153
 @patch
 def _start_online(self:GaussianMixture, X:Tensor, w:Tensor|None):
     "Start online EM: from the fitted model's own moments, or initialise on the first batch."

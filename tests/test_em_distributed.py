@@ -37,6 +37,11 @@ SCENARIOS = {**{f'given-{ct}': (dict(tol=0, max_iter=15, **given(ct)), 'X', 'fit
              'kmeans': (dict(init_params='kmeans', n_init=2, random_state=0), 'X', 'fit'),
              'k-means++-diag': (dict(init_params='k-means++', covariance_type='diag', random_state=1), 'X', 'fit'),
              'random_from_data': (dict(init_params='random_from_data', n_init=3, random_state=2, covariance_type='spherical'), 'X', 'fit'),
+             # 'random' draws each row's responsibilities by its position in the whole data (workers' rows in rank order)
+             'random': (dict(init_params='random', n_init=2, random_state=3), 'X', 'fit'),
+             'random-missing-diag-weights': (dict(init_params='random', missing='marginalise', covariance_type='diag', random_state=4), 'Xn', 'weights'),
+             'random-batches': (dict(init_params='random', tol=0, max_iter=5, random_state=5), 'X', 'batches'),
+             'random-online': (dict(init_params='random', random_state=6), 'X', 'online'),
              'missing': (dict(missing='marginalise', random_state=0), 'Xn', 'fit'),
              'missing-tied-weights': (dict(missing='marginalise', covariance_type='tied', random_state=0), 'Xn', 'weights'),
              'batches': (dict(tol=0, max_iter=10, **given('full')), 'X', 'batches'),
@@ -56,9 +61,8 @@ def run(name, rank, device):
         warnings.simplefilter('ignore')
         if how == 'fit': gm.fit(X[shard(rank)])
         elif how == 'weights': gm.fit(X[shard(rank)], sample_weight=w[shard(rank)])
-        elif how == 'batches':   # out of core: three (X, w) batches per worker
-            Xs, ws = X[shard(rank)], w[shard(rank)]
-            gm.fit([(Xs[i::3], ws[i::3]) for i in range(3)])
+        elif how == 'batches':   # out of core: three (X, w) batches per worker; in one process all of them, in rank order
+            gm.fit([(X[shard(r)][i::3], w[shard(r)][i::3]) for r in ((0, 1) if rank is None else (rank,)) for i in range(3)])
         else:                    # a stream of 8 batches of 50 rows; each worker sees its share of every batch
             for i in range(0, N, 50): gm.partial_fit(X[i:i + 50][shard(rank, 50, 29)])
     # Restarts that reach the same maximum differ by a permutation and rounding, so the best of them is a coin
@@ -68,6 +72,8 @@ def run(name, rank, device):
     if gm.covariance_type == 'tied': out['covariances_'] = gm.covariances_.cpu()
     out['loglik'] = gm.trace.series('loglik').cpu() if how != 'online' else torch.tensor(gm.lower_bounds_, dtype=torch.float64)
     out['logliks'] = gm.trace.last.get('logliks', torch.zeros(1)).cpu()
+    m0 = gm.trace[0].means.cpu()   # the initial parameters (of the best restart then), before any EM iteration
+    out['init_means'] = m0[m0[:, 0].argsort()]
     out['n_iter'] = gm.n_iter_
     return out
 
@@ -109,7 +115,7 @@ def test_two_workers_reach_the_one_process_answer(workers, name, device):
     for res in workers:
         r = res[name]
         assert r['n_iter'] == ref['n_iter']
-        for k in ('loglik', 'logliks', 'weights_', 'means_', 'covariances_'): same(r[k], ref[k])
+        for k in ('init_means', 'loglik', 'logliks', 'weights_', 'means_', 'covariances_'): same(r[k], ref[k])
 
 def test_refused_data_stop_every_worker(workers):
     "Data refused on one worker raise on both (no worker is left waiting in a collective)."

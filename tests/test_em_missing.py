@@ -145,6 +145,44 @@ def test_rows_with_nothing_observed_are_left_out(data, device):
     same(b.score_samples(more)[-7:], torch.zeros(7, dtype=torch.float64), 1e-12)
     assert b.trace.last.resp.shape == (len(more), K)
 
+@pytest.mark.parametrize('weighted', [False, True])
+def test_score_bic_aic_count_only_rows_with_something_observed(data, weighted, device):
+    """n in score, bic and aic is the number (total weight) of rows with an observed entry: a row with nothing observed
+    adds 0 to the log-likelihood and nothing to n, so appending such rows changes none of them, and score on the
+    training data is the fit's own mean log-likelihood."""
+    _, Xn = data
+    gm = GaussianMixture(K, random_state=0, max_iter=5, device=device, missing='marginalise', **f64).fit(Xn)
+    more = torch.cat([Xn, torch.full((40, 3), math.nan, dtype=torch.float64)])
+    w = torch.randint(1, 4, (len(Xn),), generator=torch.Generator().manual_seed(0)).to(torch.float64) if weighted else None
+    wm = None if w is None else torch.cat([w, torch.full((40,), 5., dtype=torch.float64)])
+    for f in ('score', 'bic', 'aic'): same(getattr(gm, f)(more, sample_weight=wm), getattr(gm, f)(Xn, sample_weight=w), 1e-8)
+    same(gm.score_samples(more)[-40:], torch.zeros(40), 1e-12)
+    kept = ~Xn.isnan().all(1)
+    ll = oracle_logits(gm, Xn).logsumexp(1)[kept]
+    wk = torch.ones(int(kept.sum()), dtype=torch.float64) if w is None else w[kept]
+    n_params = K * 6 + K * 3 + K - 1   # full covariances, weights and means, d = 3
+    same(gm.bic(Xn, sample_weight=w), -2 * (wk @ ll) + n_params * math.log(float(wk.sum())), 1e-8)
+    same(gm.aic(Xn, sample_weight=w), -2 * (wk @ ll) + 2 * n_params, 1e-8)
+    if not weighted: same(gm.score(Xn), gm.trace.last.loglik, 1e-12)
+    with pytest.raises(ValueError, match='X: no row has an observed entry'): gm.score(torch.full((2, 3), math.nan, dtype=torch.float64))
+
+def test_batches_and_partial_fit_with_nothing_observed(data, device):
+    """Out-of-core EM skips batches with nothing observed (also for initialisation, which reads the first batch that
+    has an observed entry); partial_fit refuses such a batch, naming X, and leaves the model as it was."""
+    _, Xn = data
+    kw = dict(random_state=0, tol=0, max_iter=5, device=device, missing='marginalise', **f64)
+    empty = torch.full((6, 3), math.nan, dtype=torch.float64)
+    a = GaussianMixture(K, **kw).fit([Xn[:150], Xn[150:]])
+    b = GaussianMixture(K, **kw).fit([empty, Xn[:150], empty, Xn[150:]])
+    same(b.trace.series('loglik'), a.trace.series('loglik'), 1e-12); same(b.means_, a.means_, 1e-12)
+    on = GaussianMixture(K, **kw).partial_fit(Xn[:150])
+    before = on.state_dict()
+    with pytest.raises(ValueError, match='X: no row of this batch has an observed entry'): on.partial_fit(empty)
+    for k, v in on.state_dict().items():
+        if isinstance(v, torch.Tensor): assert torch.equal(v, before[k]), k
+    on.partial_fit(Xn[150:])
+    assert torch.isfinite(on.means_).all() and on.n_iter_ == 2
+
 def test_refusals(device):
     "NaN is refused by default with the option named; unusable data in the mode are refused, each with the rule."
     X, _ = blobs(30)
