@@ -57,43 +57,64 @@ def _em_parser(sub):
     return p
 
 # %% ../nbs/08_cli.ipynb #8
-def run_flow(args)->dict:
-    "Train a flow on a toy density as `mlenb flow` asks; report test NLL, entropy, KL and speed."
-    from mlenb.data import toy
-    from mlenb.flows import Flow, Trainer
-    if args.steps < 0: raise ValueError(f"--steps {args.steps}: expected an integer >= 0")
-    target = toy(args.target)
+def _flow_and_target(args, layers:int)->tuple:
+    "The flow `mlenb flow` trains, its target, and the Trainer's extra arguments: a toy, or the digits dequantised."
+    from mlenb.data import toy, digits
+    from mlenb.flows import Flow, Logit, checkerboard
     torch.manual_seed(args.seed)
-    flow = getattr(Flow, args.flow)(2, layers=args.layers, hidden=args.hidden)
-    tr = Trainer(flow, target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 device=args.device, eval_every=max(1, args.steps // 20), grid_every=0, progress=not args.quiet)
+    if args.target != 'digits': return getattr(Flow, args.flow)(2, layers=layers, hidden=args.hidden), toy(args.target), {}
+    if args.objective != 'nll': raise ValueError(f"--objective {args.objective}: the digits are data without a density; use nll")
+    X, _ = digits()
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(args.seed))
+    kw = {'maf': {}, 'realnvp': {'mask': checkerboard(8, 8)}, 'nsf': {'mask': checkerboard(8, 8), 'bins': 8}}[args.flow]   # the recipe measured in tests/test_flows_train.py
+    flow = Flow([Logit(64), *getattr(Flow, args.flow)(64, layers=layers, hidden=args.hidden, **kw).transform])
+    return flow, (X[perm[:1500]], X[perm[1500:]]), {'dequantize': 17}
+
+def run_flow(args)->dict:
+    "Train a flow on a toy density or the digits as `mlenb flow` asks; report test NLL (or bits per dimension) and speed."
+    from mlenb.flows import Trainer, bits_per_dim
+    if args.steps < 0: raise ValueError(f"--steps {args.steps}: expected an integer >= 0")
+    layers = args.layers or (4 if args.target == 'digits' else 8)
+    flow, target, kw = _flow_and_target(args, layers)
+    tr = Trainer(flow, target[0] if kw else target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                 device=args.device, eval_every=max(1, args.steps // 20), grid_every=0, progress=not args.quiet, **kw)
     t0 = time.perf_counter()
     tr.fit(args.steps)
     seconds = time.perf_counter() - t0
+    info = dict(target=args.target, flow=args.flow, layers=layers, hidden=args.hidden,
+                objective=args.objective, steps=tr.step_count, device=str(tr.device),
+                steps_per_s=tr.step_count / seconds if seconds > 0 else math.nan, seconds=seconds)
+    if kw:   # digits: the held-out images, in bits per dimension (uniform dequantisation, 8 noise draws)
+        bits = bits_per_dim(tr.flow, target[1].to(tr.device), 17, samples=8, seed=args.seed)
+        return _finite(dict(info, test_bits_per_dim=bits, test_nll=bits * 64 * math.log(2), entropy=math.nan, kl=math.nan))
     x = target.sample(50_000, seed=args.seed + 1_000_003, device=tr.device)        # held out: neither training nor validation
     with torch.no_grad(): nll = -float(tr.flow.log_prob(x.to(tr.flow.dtype)).double().mean())
     H = target.entropy()
-    return dict(target=args.target, flow=args.flow, layers=args.layers, hidden=args.hidden, objective=args.objective,
-                steps=tr.step_count, device=str(tr.device), test_nll=nll, entropy=H, kl=nll - H,
-                steps_per_s=tr.step_count / seconds if seconds > 0 else math.nan, seconds=seconds)
+    return _finite(dict(info, test_nll=nll, entropy=H, kl=nll - H))
 
 # %% ../nbs/08_cli.ipynb #9
 def _flow_parser(sub):
     from mlenb.data import TOY_NAMES
-    p = sub.add_parser('flow', help='train a normalizing flow on a toy density', description='Train a flow on a 2-D toy density; report the test NLL, the true entropy and their gap, the KL.')
-    p.add_argument('--target', default='moons', choices=TOY_NAMES)
+    p = sub.add_parser('flow', help='train a normalizing flow on a toy density or the digits',
+                       description='Train a flow on a 2-D toy density (report the test NLL, the true entropy and their gap, the KL) '
+                                   "or on scikit-learn's 8x8 digits, dequantised (report held-out bits per dimension).")
+    p.add_argument('--target', default='moons', choices=[*TOY_NAMES, 'digits'])
     p.add_argument('--flow', default='nsf', choices=['nsf', 'realnvp', 'maf'])
-    p.add_argument('--layers', type=int, default=8)
+    p.add_argument('--layers', type=int, default=None, help='flow layers (default: 8, or 4 for the digits)')
     p.add_argument('--hidden', type=int, default=64)
     p.add_argument('--objective', default='nll', choices=['nll', 'rkl', 'rkl_path', 'ssm', 'dsm'])
     p.add_argument('--steps', type=int, default=2000)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--batch-size', type=int, default=512)
-    p.set_defaults(run=run_flow, show=lambda r: f"{r['flow']} on {r['target']}, {r['steps']} steps of {r['objective']}: test NLL {r['test_nll']:.4f}, "
-                                                f"entropy {r['entropy']:.4f}, KL {r['kl']:.4f} nats; {r['steps_per_s']:.0f} steps/s")
+    p.set_defaults(run=run_flow, show=_show_flow)
     return p
 
 # %% ../nbs/08_cli.ipynb #10
+def _show_flow(r)->str:
+    head = f"{r['flow']} on {r['target']}, {r['steps']} steps of {r['objective']}: "
+    if r['target'] == 'digits': return head + f"test {r['test_bits_per_dim']:.4f} bits per dimension; {r['steps_per_s']:.0f} steps/s"
+    return head + f"test NLL {r['test_nll']:.4f}, entropy {r['entropy']:.4f}, KL {r['kl']:.4f} nats; {r['steps_per_s']:.0f} steps/s"
+
 def _finite(v):
     "JSON-safe: non-finite floats become None, recursively."
     if isinstance(v, float): return v if math.isfinite(v) else None

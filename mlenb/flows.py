@@ -18,11 +18,11 @@ from .core import (resolve_device, make_generator, as_tensor, check_int, check_f
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'MIN_BIN', 'MIN_DERIV', 'ESTIMATORS', 'OBJECTIVES', 'Transform', 'Chain', 'Permutation', 'Reverse',
-           'RandomPermutation', 'ActNorm', 'LULinear', 'MLP', 'MaskedLinear', 'MADE', 'AffineMap', 'rq_spline',
+           'RandomPermutation', 'ActNorm', 'LULinear', 'Logit', 'MLP', 'MaskedLinear', 'MADE', 'AffineMap', 'rq_spline',
            'SplineMap', 'Coupling', 'AffineCoupling', 'SplineCoupling', 'Autoregressive', 'MaskedAutoregressive',
-           'SplineAutoregressive', 'FlowLayers', 'Flow', 'nll_loss', 'reverse_kl_loss', 'GradientStats',
-           'gradient_variance', 'score', 'ssm_loss', 'dsm_loss', 'ContinuousFlow', 'cfm_loss', 'TrainingDiverged',
-           'Trainer']
+           'SplineAutoregressive', 'FlowLayers', 'Flow', 'checkerboard', 'nll_loss', 'reverse_kl_loss', 'GradientStats',
+           'gradient_variance', 'score', 'ssm_loss', 'dsm_loss', 'ContinuousFlow', 'cfm_loss', 'bits_per_dim',
+           'TrainingDiverged', 'Trainer']
 
 # %% ../nbs/03_flows.ipynb #6
 def _owner(f, arg:str)->type:
@@ -193,12 +193,36 @@ class LULinear(Transform):
         return torch.linalg.solve_triangular(U, y, upper=True).T, (-self.log_diag.sum()).expand(z.shape[0])
 
 # %% ../nbs/03_flows.ipynb #25
+class Logit(Transform):
+    "RealNVP's logit map from the unit cube to R^D: z = logit(alpha + (1 - 2 alpha) x)."
+    def __init__(self,
+        dim:int,            # number of coordinates
+        alpha:float=0.05,   # squeezes [0, 1] into [alpha, 1 - alpha], so that 0 and 1 stay finite
+    ):
+        super().__init__()
+        self.dim, self.alpha = _check_dim(dim), check_float('alpha', alpha, low=0, high=0.5, low_open=True, high_open=True)
+
+    def _logdet(self, s:Tensor)->Tensor: return (math.log1p(-2 * self.alpha) - s.log() - (-s).log1p()).sum(-1)
+
+    def forward(self, x):   # outside its domain a point has log|det J| = -inf: zero density, not NaN
+        s = self.alpha + (1 - 2 * self.alpha) * x
+        inside = (s > 0) & (s < 1)
+        s = torch.where(inside, s, 0.5)
+        return s.log() - (-s).log1p(), torch.where(inside.all(-1), self._logdet(s), -math.inf)
+
+    def inverse(self, z):
+        s = torch.sigmoid(z)
+        return (s - self.alpha) / (1 - 2 * self.alpha), -self._logdet(s)
+
+    def extra_repr(self): return f"dim={self.dim}, alpha={self.alpha:g}"
+
+# %% ../nbs/03_flows.ipynb #28
 ACTIVATIONS = {'relu': nn.ReLU, 'silu': nn.SiLU, 'elu': nn.ELU, 'tanh': nn.Tanh, 'gelu': nn.GELU}
 
 def _activation(name:str)->type:
     return ACTIVATIONS[check_choice('activation', name, ACTIVATIONS)]
 
-# %% ../nbs/03_flows.ipynb #26
+# %% ../nbs/03_flows.ipynb #29
 class MLP(nn.Sequential):
     "A multi-layer perceptron whose last layer starts at zero."
     def __init__(self,
@@ -215,7 +239,7 @@ class MLP(nn.Sequential):
         nn.init.zeros_(last.weight); nn.init.zeros_(last.bias)
         super().__init__(*layers, last)
 
-# %% ../nbs/03_flows.ipynb #29
+# %% ../nbs/03_flows.ipynb #32
 class MaskedLinear(nn.Linear):
     "A linear layer whose weight is multiplied by a fixed 0/1 mask."
     def __init__(self, mask:Tensor): # (out_features, in_features) 0/1 mask
@@ -224,7 +248,7 @@ class MaskedLinear(nn.Linear):
         with torch.no_grad(): self.weight.mul_(self.mask)
     def forward(self, x): return F.linear(x, self.weight * self.mask, self.bias)
 
-# %% ../nbs/03_flows.ipynb #30
+# %% ../nbs/03_flows.ipynb #33
 class MADE(nn.Sequential):
     "Masked autoencoder (Germain et al. 2015): output block i depends only on inputs earlier in `order`."
     def __init__(self,
@@ -247,7 +271,7 @@ class MADE(nn.Sequential):
         super().__init__(*layers, out)
         self.register_buffer('order', order)
 
-# %% ../nbs/03_flows.ipynb #34
+# %% ../nbs/03_flows.ipynb #37
 class AffineMap:
     "z = x * exp(s) + t per coordinate, with s = 3 tanh(raw); 2 parameters (t, raw) per coordinate."
     n_params, bound = 2, 3.
@@ -263,7 +287,7 @@ class AffineMap:
         return (z - t) * (-s).exp(), -s
     def __repr__(self): return 'AffineMap()'
 
-# %% ../nbs/03_flows.ipynb #37
+# %% ../nbs/03_flows.ipynb #40
 MIN_BIN, MIN_DERIV = 1e-3, 1e-3
 _D_SHIFT = math.log(math.expm1(1 - MIN_DERIV))   # softplus(_D_SHIFT) + MIN_DERIV = 1: slope one
 
@@ -275,7 +299,7 @@ def _rqs_tables(p:Tensor, K:int):
     d = F.pad(F.softplus(p[:, 2 * K:]) + MIN_DERIV, (1, 1), value=1.)
     return sm, wh, wh.cumsum(-1), d
 
-# %% ../nbs/03_flows.ipynb #38
+# %% ../nbs/03_flows.ipynb #41
 def _rqs_reference(
     x:Tensor,            # (M,) inputs
     p:Tensor,            # (M, 3K-1) unnormalised widths, heights, inner derivatives
@@ -308,7 +332,7 @@ def _rqs_reference(
     ladj = C.log() + 2 * (s / den).log()
     return torch.where(inside, out, x), torch.where(inside, -ladj if inverse else ladj, 0.)
 
-# %% ../nbs/03_flows.ipynb #42
+# %% ../nbs/03_flows.ipynb #45
 class _RQSplineFn(torch.autograd.Function):
     "The forward rational-quadratic spline with a fused, hand-derived backward."
     @staticmethod
@@ -372,7 +396,7 @@ class _RQSplineFn(torch.autograd.Function):
         g_x = torch.where(inside, g_u * (0.5 / B), gy) if ctx.needs_input_grad[0] else None
         return g_x, g_p, None
 
-# %% ../nbs/03_flows.ipynb #43
+# %% ../nbs/03_flows.ipynb #46
 def rq_spline(
     x:Tensor,            # inputs, any shape (...)
     p:Tensor,            # parameters (..., 3K-1): K unnormalised widths, K heights, K-1 inner derivatives
@@ -387,7 +411,7 @@ def rq_spline(
     else: y, l = _rqs_reference(x, p, bound, inverse)
     return y.view(shape), l.view(shape)
 
-# %% ../nbs/03_flows.ipynb #47
+# %% ../nbs/03_flows.ipynb #50
 class SplineMap:
     "Rational-quadratic spline per coordinate; 3 * bins - 1 parameters per coordinate."
     def __init__(self,
@@ -404,7 +428,7 @@ class SplineMap:
     def inverse(self, z, p): return rq_spline(z, p, self.bound, inverse=True)
     def __repr__(self): return f"SplineMap(bins={self.bins}, bound={self.bound})"
 
-# %% ../nbs/03_flows.ipynb #50
+# %% ../nbs/03_flows.ipynb #53
 def _check_mask(mask, dim:int)->Tensor:
     "`mask` as a bool tensor of shape (dim,) with at least one True and one False."
     m = torch.as_tensor(mask)
@@ -414,7 +438,7 @@ def _check_mask(mask, dim:int)->Tensor:
     if m.all() or not m.any(): raise ValueError(f"mask={m.tolist()}: expected at least one True (conditioning) and one False (transformed) coordinate")
     return m
 
-# %% ../nbs/03_flows.ipynb #51
+# %% ../nbs/03_flows.ipynb #54
 class Coupling(Transform):
     "A coupling layer: coordinates outside `mask` go through `elementwise` with parameters computed from those in it."
     def __init__(self,
@@ -457,7 +481,7 @@ class Coupling(Transform):
     def inverse(self, z): return self._run(z, True)
     def extra_repr(self): return f"map={self.map}, mask={self.mask.int().tolist()}"
 
-# %% ../nbs/03_flows.ipynb #52
+# %% ../nbs/03_flows.ipynb #55
 class AffineCoupling(Coupling):
     "RealNVP's affine coupling layer (Dinh et al. 2017)."
     def __init__(self, dim:int, mask=None, hidden=(64, 64), activation:str='relu'): # see `Coupling`
@@ -474,7 +498,7 @@ class SplineCoupling(Coupling):
         bound:float=5.,        # the spline acts on [-bound, bound]
     ): super().__init__(dim, SplineMap(bins, bound), mask, hidden, activation)
 
-# %% ../nbs/03_flows.ipynb #56
+# %% ../nbs/03_flows.ipynb #59
 class Autoregressive(Transform):
     "A masked autoregressive layer: coordinate i goes through `elementwise` with parameters from the coordinates before it."
     def __init__(self,
@@ -501,7 +525,7 @@ class Autoregressive(Transform):
 
     def extra_repr(self): return f"map={self.map}, order={self.made.order.tolist()}"
 
-# %% ../nbs/03_flows.ipynb #57
+# %% ../nbs/03_flows.ipynb #60
 class MaskedAutoregressive(Autoregressive):
     "MAF's affine autoregressive layer (Papamakarios et al. 2017)."
     def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None): # see `Autoregressive`
@@ -512,7 +536,7 @@ class SplineAutoregressive(Autoregressive):
     def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, bins:int=8, bound:float=5.): # see `Autoregressive`, `SplineMap`
         super().__init__(dim, SplineMap(bins, bound), hidden, activation, order)
 
-# %% ../nbs/03_flows.ipynb #60
+# %% ../nbs/03_flows.ipynb #63
 class FlowLayers(NamedTuple):
     "A batch followed through a flow, layer by layer."
     points: list    # L + 1 tensors (N, D): the input, then the output of every layer (the last is the base point)
@@ -520,7 +544,7 @@ class FlowLayers(NamedTuple):
     log_prob: Tensor # (N,) log q of the input: base log-density of the last point plus all log-dets
     names: list     # the L layers' class names
 
-# %% ../nbs/03_flows.ipynb #61
+# %% ../nbs/03_flows.ipynb #64
 _LOG_2PI = math.log(2 * math.pi)
 
 class Flow(nn.Module, Distribution):
@@ -548,7 +572,7 @@ class Flow(nn.Module, Distribution):
     @property
     def dtype(self)->torch.dtype: return self._anchor.dtype
 
-# %% ../nbs/03_flows.ipynb #63
+# %% ../nbs/03_flows.ipynb #66
 @patch
 def _base_log_prob(self:Flow, z:Tensor)->Tensor:
     if self.base is None: return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * _LOG_2PI
@@ -565,7 +589,7 @@ def _base_sample(self:Flow, n:int, seed)->Tensor:
         torch.manual_seed(s)
         return self.base.sample((n,)).to(self.device, self.dtype)
 
-# %% ../nbs/03_flows.ipynb #65
+# %% ../nbs/03_flows.ipynb #68
 @patch
 def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
     "`x` as a (N, D) tensor on the flow's device and dtype, and its batch shape; ValueError on a wrong shape or NaN."
@@ -593,7 +617,7 @@ def forward(self:Flow, x:Tensor, check:bool=True)->Tensor: # points (..., D); `c
     "`log_prob(x)`, so that `flow(x)` and `torch.func.functional_call` work."
     return self.log_prob(x) if check else self._log_prob(x)
 
-# %% ../nbs/03_flows.ipynb #66
+# %% ../nbs/03_flows.ipynb #69
 def _shape(sample_shape)->torch.Size:
     if isinstance(sample_shape, numbers.Integral) and not isinstance(sample_shape, bool): sample_shape = (sample_shape,)
     try: shape = torch.Size(sample_shape)
@@ -632,7 +656,7 @@ def rsample_and_log_prob(self:Flow,
     x, lq = self._push(self._base_sample(shape.numel(), seed))
     return x.view(*shape, self.dim), lq.view(shape)
 
-# %% ../nbs/03_flows.ipynb #68
+# %% ../nbs/03_flows.ipynb #71
 @patch
 def log_prob_layers(self:Flow,
     x:Tensor,   # points (N, D)
@@ -653,7 +677,7 @@ def energy(self:Flow,
         if t.x_dependent: lp = lp + l
     return -(self._base_log_prob(x) + lp)
 
-# %% ../nbs/03_flows.ipynb #70
+# %% ../nbs/03_flows.ipynb #73
 @patch
 @torch.no_grad()
 def initialize(self:Flow,
@@ -666,11 +690,19 @@ def initialize(self:Flow,
         x, _ = t(x)
     return self
 
-# %% ../nbs/03_flows.ipynb #72
-def _halves(dim:int, i:int)->Tensor:
-    "Layer i's mask: the first half conditions on even layers, the second half on odd ones."
-    first = torch.arange(dim) < dim // 2
-    return first if i % 2 == 0 else ~first
+# %% ../nbs/03_flows.ipynb #75
+def checkerboard(
+    height:int, # image rows
+    width:int,  # image columns
+)->Tensor:      # booleans (height * width,), row-major: True on the squares where row + column is even
+    "A checkerboard coupling mask for images flattened row by row: each half sees all its neighbours in the other."
+    r, c = torch.arange(check_int('height', height, low=1)), torch.arange(check_int('width', width, low=1))
+    return ((r[:, None] + c[None, :]) % 2 == 0).reshape(-1)
+
+def _masks(dim:int, mask, layers:int)->list[Tensor]:
+    "Coupling masks for `layers` layers: `mask` (None: the first half) on even layers, its complement on odd ones."
+    first = torch.arange(dim) < dim // 2 if mask is None else _check_mask(mask, dim)
+    return [first if i % 2 == 0 else ~first for i in range(layers)]
 
 def _check_layers(layers)->int: return check_int('layers', layers, low=1)
 
@@ -691,12 +723,14 @@ def realnvp(cls:Flow,
     layers:int=8,          # coupling layers
     hidden=64,             # hidden widths of each conditioner (an int: two layers of it)
     activation:str='relu', # conditioner activation
+    mask=None,             # booleans (D,), where layer 0's conditioner looks; odd layers take the complement. None: the first half
     base:Distribution|None=None, # None: standard normal
     seed:int|None=None,    # seeds the initial weights; None: torch's global generator
 )->Flow:
     "RealNVP (Dinh et al. 2017): affine couplings on alternating halves."
     dim, layers = _check_dim(dim, 2, ' (a coupling flow needs two dimensions or more)'), _check_layers(layers)
-    with _seeded(seed): return cls([AffineCoupling(dim, _halves(dim, i), hidden, activation) for i in range(layers)], base)
+    masks = _masks(dim, mask, layers)
+    with _seeded(seed): return cls([AffineCoupling(dim, m, hidden, activation) for m in masks], base)
 
 @patch_classmethod
 def maf(cls:Flow,
@@ -722,20 +756,22 @@ def nsf(cls:Flow,
     activation:str='relu', # conditioner activation
     actnorm:bool=True,     # standardise the data with an ActNorm first
     autoregressive:bool=False, # spline autoregressive layers instead of couplings
+    mask=None,             # coupling masks as in `realnvp` (e.g. `checkerboard(8, 8)` for images); None: the first half
     base:Distribution|None=None, # None: standard normal
     seed:int|None=None,    # seeds the initial weights; None: torch's global generator
 )->Flow:
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
     SplineMap(bins, bound)   # checks bins and bound
+    masks = _masks(dim, mask, layers)
     with _seeded(seed):
         if autoregressive:
             orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
             ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound) for i in range(layers)]
-        else: ts = [SplineCoupling(dim, _halves(dim, i), hidden, activation, bins, bound) for i in range(layers)]
+        else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound) for m in masks]
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
 
-# %% ../nbs/03_flows.ipynb #78
+# %% ../nbs/03_flows.ipynb #83
 def nll_loss(
     flow:Flow,   # the model
     x:Tensor,    # a batch of data (N, D)
@@ -743,7 +779,7 @@ def nll_loss(
     "Average negative log-likelihood of the batch: maximum likelihood, the forward KL up to a constant."
     return -flow._log_prob(x).mean()
 
-# %% ../nbs/03_flows.ipynb #80
+# %% ../nbs/03_flows.ipynb #85
 ESTIMATORS = ('standard', 'path')
 
 def reverse_kl_loss(
@@ -764,7 +800,7 @@ def reverse_kl_loss(
         lq = torch.func.functional_call(flow, frozen, (x,), {'check': False})
     return (lq - log_p(x)).mean()
 
-# %% ../nbs/03_flows.ipynb #82
+# %% ../nbs/03_flows.ipynb #87
 class GradientStats(NamedTuple):
     "Spread of a stochastic gradient over independent batches."
     variance: float     # trace of the covariance of the batch gradient
@@ -792,7 +828,7 @@ def gradient_variance(
         out[est] = GradientStats(float(G.var(0).sum()), float(G.mean(0).norm()), G.mean(0))
     return out
 
-# %% ../nbs/03_flows.ipynb #84
+# %% ../nbs/03_flows.ipynb #89
 def score(
     flow:Flow,                # the model
     x:Tensor,                 # points (N, D)
@@ -829,7 +865,7 @@ def dsm_loss(
     s = score(flow, x + sigma * eps)
     return 0.5 * ((sigma * s + eps) ** 2).sum(-1).mean()
 
-# %% ../nbs/03_flows.ipynb #88
+# %% ../nbs/03_flows.ipynb #93
 class ContinuousFlow(nn.Module, Distribution):
     "A continuous normalizing flow dx/dt = v(x, t), base at t=0, data at t=1; log-density by integrating the ODE."
     arg_constraints, support, has_rsample = {}, constraints.real_vector, True
@@ -858,7 +894,7 @@ class ContinuousFlow(nn.Module, Distribution):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
         return self.net(torch.cat([x, t[:, None]], -1))
 
-# %% ../nbs/03_flows.ipynb #90
+# %% ../nbs/03_flows.ipynb #95
 @patch
 def _divergence(self:ContinuousFlow, x:Tensor, t:float, eps:Tensor|None)->tuple[Tensor, Tensor]:
     "Velocity and its divergence (exact, or Hutchinson's estimate with `eps`)."
@@ -885,7 +921,7 @@ def _integrate(self:ContinuousFlow, x:Tensor, t0:float, t1:float, with_div:bool,
         if with_div: acc = acc + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4)
     return x, acc
 
-# %% ../nbs/03_flows.ipynb #91
+# %% ../nbs/03_flows.ipynb #96
 @patch
 def _log_prob(self:ContinuousFlow, x:Tensor, seed=None)->Tensor:
     eps = None
@@ -912,7 +948,7 @@ def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Gener
 
 ContinuousFlow.sample, ContinuousFlow.forward = Flow.sample, Flow.forward   # the same code serves both
 
-# %% ../nbs/03_flows.ipynb #92
+# %% ../nbs/03_flows.ipynb #97
 def cfm_loss(
     field:ContinuousFlow,               # the model
     x1:Tensor,                          # a batch of data (N, D)
@@ -929,7 +965,37 @@ def cfm_loss(
     xt = (1 - c * t)[:, None] * x0 + t[:, None] * x1
     return ((field.velocity(xt, t) - (x1 - c * x0)) ** 2).sum(-1).mean()
 
-# %% ../nbs/03_flows.ipynb #96
+# %% ../nbs/03_flows.ipynb #101
+def _check_levels(X:Tensor, levels:int, what:str):
+    "Raise a ValueError starting with `what` unless `X` holds integers 0..levels-1."
+    if ((X != X.round()) | (X < 0) | (X >= levels)).any():
+        raise ValueError(f"{what} integers in 0..{levels - 1}, got values in [{float(X.min()):g}, {float(X.max()):g}]")
+
+def _to_bits(nll:float, dim:int, levels:int|None)->float:
+    "A dequantised NLL in nats (per point) as bits per dimension of the discrete data; NaN without levels."
+    return math.nan if levels is None else (nll + dim * math.log(levels)) / (dim * math.log(2))
+
+@torch.no_grad()
+def bits_per_dim(
+    flow:Flow,                          # a flow on the unit cube (e.g. with `Logit` first)
+    x,                                  # integer data (N, D) with values 0..levels-1
+    levels:int,                         # the number of levels L (17 for scikit-learn's digits, 256 for 8-bit images)
+    samples:int=1,                      # dequantisation draws per point, averaged
+    seed:int|torch.Generator|None=0,    # seeds the dequantisation noise
+    chunk:int=8192,                     # points per forward pass
+)->float:                               # the bound in bits per dimension
+    "Uniform-dequantisation bound on the discrete NLL of `x`, in bits per dimension (Theis et al. 2016)."
+    levels, samples = check_int('levels', levels, low=2), check_int('samples', samples, low=1)
+    X = as_tensor(x, name='x', dtype=flow.dtype, device=flow.device, min_rows=1)
+    if X.shape[1] != flow.dim: raise ValueError(f"x: expected shape (N, {flow.dim}) for this {flow.dim}-D flow, got {tuple(X.shape)}")
+    _check_levels(X, levels, 'x: expected')
+    g, total = make_generator(seed, flow.device), 0.
+    for _ in range(samples):
+        for c in X.split(chunk):
+            total -= float(flow.log_prob((c + torch.rand(c.shape, generator=g, device=c.device, dtype=c.dtype)) / levels).double().sum())
+    return _to_bits(total / (samples * len(X)), flow.dim, levels)
+
+# %% ../nbs/03_flows.ipynb #105
 OBJECTIVES = {
     'nll': 'maximum likelihood (forward KL), from target samples',
     'rkl': 'reverse KL to the target density, standard reparameterised gradient',
@@ -942,12 +1008,14 @@ OBJECTIVES = {
 class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss; the trainer restored its last good state."
 
-# %% ../nbs/03_flows.ipynb #98
+# %% ../nbs/03_flows.ipynb #107
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
-    def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int):
-        self.device, self.dtype, self.dim = device, dtype, dim
+    def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None):
+        self.device, self.dtype, self.dim, self.levels = device, dtype, dim, levels
         self.log_p, self.entropy, self.bounds, self.data, self.val = None, math.nan, None, None, None
+        is_data = isinstance(target, Tensor) or hasattr(target, '__array__') or isinstance(target, (list, tuple))
+        if levels is not None and not is_data: raise ValueError(f"dequantize={levels}: only a data array (N, D) of integers can be dequantised")
         if isinstance(target, str):
             from mlenb.data import toy, TOY_NAMES
             target = toy(check_choice('target', target, TOY_NAMES))
@@ -960,13 +1028,17 @@ class _Target:
             except (NotImplementedError, TypeError, RuntimeError): pass
             self.bounds = getattr(target, 'bounds', None)
             self.val = self.draw(val_size, make_generator(seed + 1, device))
-        elif isinstance(target, Tensor) or hasattr(target, '__array__') or isinstance(target, (list, tuple)):
+        elif is_data:
             X = as_tensor(target, name='target', dtype=dtype, device=device, min_rows=2)
             self._check_dim(X.shape[1])
+            if levels is not None: _check_levels(X, levels, f"target: dequantize={levels} expects")
             perm = torch.randperm(len(X), generator=make_generator(seed + 1, 'cpu')).to(device)
             n_val = min(max(1, len(X) // 5), val_size)
             self.kind, self.name, self.val, self.data = 'data', 'data', X[perm[:n_val]], X[perm[n_val:]]
-            if dim == 2:
+            if levels is not None:   # the validation set is dequantised once, so its NLL is comparable across snapshots
+                self.val = self._dequantize(self.val, make_generator(seed + 1, device))
+                self.bounds = ((0., 1.),) * 2 if dim == 2 else None
+            elif dim == 2:
                 lo, hi = X.min(0).values, X.max(0).values
                 pad = (hi - lo) * 0.1
                 self.bounds = tuple((float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad))
@@ -977,9 +1049,14 @@ class _Target:
     def _check_dim(self, d:int):
         if d != self.dim: raise ValueError(f"target: its points are {d}-D, but the flow is {self.dim}-D")
 
+    def _dequantize(self, x:Tensor, g:torch.Generator)->Tensor:
+        return (x + torch.rand(x.shape, generator=g, device=self.device, dtype=self.dtype)) / self.levels
+
     def draw(self, n:int, g:torch.Generator)->Tensor:
-        "n training points (a random minibatch of the data, or fresh draws)."
-        if self.kind == 'data': return self.data[torch.randint(len(self.data), (n,), generator=g, device=self.device)]
+        "n training points (a random minibatch of the data, dequantised if asked, or fresh draws)."
+        if self.kind == 'data':
+            x = self.data[torch.randint(len(self.data), (n,), generator=g, device=self.device)]
+            return x if self.levels is None else self._dequantize(x, g)
         if self.kind == 'toy': return self.dist.sample(n, seed=g, device=self.device, dtype=self.dtype)
         if self.kind == 'distribution':
             with torch.random.fork_rng(devices=[self.device] if self.device.type == 'cuda' else []):
@@ -990,7 +1067,7 @@ class _Target:
     @property
     def has_samples(self)->bool: return self.kind != 'energy'
 
-# %% ../nbs/03_flows.ipynb #100
+# %% ../nbs/03_flows.ipynb #109
 def _flatten_parameters(module:nn.Module)->tuple[nn.Parameter, Tensor, list]:
     "Make every trainable parameter of `module` a view of one flat parameter, with gradients viewing one flat buffer."
     ps = [p for p in module.parameters() if p.requires_grad]
@@ -1012,7 +1089,7 @@ def _attach_grads(ps:list, grad:Tensor):
         if p.grad is None or p.grad.data_ptr() != grad[off:off + k].data_ptr(): p.grad = grad[off:off + k].view_as(p)
         off += k
 
-# %% ../nbs/03_flows.ipynb #103
+# %% ../nbs/03_flows.ipynb #112
 class Trainer:
     "Fits a `Flow` (or a `ContinuousFlow`) to a target with one objective; `step(n)` records a snapshot."
     def __init__(self,
@@ -1038,6 +1115,7 @@ class Trainer:
         cuda_graph:bool=False,         # on CUDA: capture the training step in a CUDA graph (ignored elsewhere)
         compile:bool=False,            # torch.compile the loss (slow to start: about a minute on a CPU)
         pool:int=64,                   # training steps' worth of random numbers drawn at a time
+        dequantize:int|None=None,      # a data target of integers 0..levels-1: train on (x + uniform noise) / levels and report bits per dimension
     ):
         self.objective = check_choice('objective', objective, OBJECTIVES)
         continuous = isinstance(flow, ContinuousFlow)
@@ -1058,7 +1136,8 @@ class Trainer:
         val_size = (1000 if continuous else 20_000) if val_size is None else check_int('val_size', val_size, low=1)
         self.progress, self.device = bool(progress), resolve_device(device) if device is not None else flow.device
         self.flow = flow.to(self.device)
-        self.target = _Target(target, flow.dim, self.device, flow.dtype, self.seed, val_size)
+        levels = None if dequantize is None else check_int('dequantize', dequantize, low=2)
+        self.target = _Target(target, flow.dim, self.device, flow.dtype, self.seed, val_size, levels)
         self._check_target()
         self._g = make_generator(self.seed, self.device)
         self._pool, self._pos, self._last_grid, self._bad_batch = None, self.pool, 0, None
@@ -1072,7 +1151,7 @@ class Trainer:
         self.trace = Trace()
         self._record('init', math.nan, math.nan, 0.)
 
-# %% ../nbs/03_flows.ipynb #105
+# %% ../nbs/03_flows.ipynb #114
 @patch
 def _check_target(self:Trainer):
     t, o = self.target, self.objective
@@ -1090,7 +1169,7 @@ def _check_target(self:Trainer):
         if rough: warnings.warn(f"objective='ssm' needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
 
-# %% ../nbs/03_flows.ipynb #107
+# %% ../nbs/03_flows.ipynb #116
 @patch
 def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
     kw = dict(lr=self.lr, weight_decay=self.weight_decay)
@@ -1118,7 +1197,7 @@ def _state(self:Trainer)->dict:
     "Copies of what a rollback needs: the flow's and the optimiser's state and the step."
     return {'flow': copy.deepcopy(self.flow.state_dict()), 'optimizer': copy.deepcopy(self.optimizer.state_dict()), 'step': self.step_count}
 
-# %% ../nbs/03_flows.ipynb #109
+# %% ../nbs/03_flows.ipynb #118
 @patch
 def _draw_pool(self:Trainer):
     self._pool_g_state = self._g.get_state()   # for a checkpoint: the pool can be drawn again
@@ -1148,7 +1227,7 @@ def _loss(self:Trainer, *batch)->Tensor:
     if o == 'dsm': return dsm_loss(f, batch[0], self.sigma, eps=batch[1])
     return cfm_loss(f, batch[0], x0=batch[1], t=batch[2])
 
-# %% ../nbs/03_flows.ipynb #111
+# %% ../nbs/03_flows.ipynb #120
 @patch
 def _update(self:Trainer, batch:tuple)->tuple[Tensor, Tensor]:
     "One optimiser step on `batch`, device-side only; a non-finite loss or gradient skips the step. Returns the loss and the gradient's norm."
@@ -1161,7 +1240,7 @@ def _update(self:Trainer, batch:tuple)->tuple[Tensor, Tensor]:
     self._grad.zero_()
     return loss.detach(), gn
 
-# %% ../nbs/03_flows.ipynb #113
+# %% ../nbs/03_flows.ipynb #122
 @patch
 def step(self:Trainer,
     n:int=1,   # optimiser steps to take before the snapshot
@@ -1207,7 +1286,7 @@ def _run_eager(self:Trainer, n:int)->tuple[float, float, int|None]:
         self.step_count += 1
     return loss_sum, gn_sum, None
 
-# %% ../nbs/03_flows.ipynb #115
+# %% ../nbs/03_flows.ipynb #124
 @patch
 def _bad_layer(self:Trainer)->str:
     "Which layer went bad, in words."
@@ -1241,7 +1320,7 @@ def _restore(self:Trainer, state:dict):
     self.step_count, self._graph = state['step'], None
     if isinstance(self.optimizer.param_groups[0]['lr'], Tensor) or self.schedule != 'constant': self._apply_lr()
 
-# %% ../nbs/03_flows.ipynb #117
+# %% ../nbs/03_flows.ipynb #126
 @patch
 @torch.no_grad()
 def _mean_log_prob(self:Trainer, x:Tensor, chunk:int=8192)->float:
@@ -1268,7 +1347,7 @@ def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
     pts = torch.stack([X, Y], -1).view(-1, 2).to(self.device, self.flow.dtype)
     return torch.cat([self.flow._log_prob(c) for c in pts.split(8192)]).view(n, n).cpu(), b
 
-# %% ../nbs/03_flows.ipynb #118
+# %% ../nbs/03_flows.ipynb #127
 @patch
 @torch.no_grad()
 def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:float)->Snapshot:
@@ -1286,14 +1365,15 @@ def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:fl
     samples = self.flow._push(self._eval_noise(500))[0].cpu() if due and isinstance(self.flow, Flow) else \
               (self.flow._integrate(self._eval_noise(500), 0., 1., False)[0].cpu() if due else None)
     snap = Snapshot(step=self.step_count, event=event, objective=self.objective, loss=float(loss), val_nll=val_nll,
-                    entropy=t.entropy, kl=val_nll - t.entropy, rkl=rkl, grad_norm=float(grad_norm), lr=self.lr,
+                    entropy=t.entropy, kl=val_nll - t.entropy, bits_per_dim=_to_bits(val_nll, self.flow.dim, t.levels),
+                    rkl=rkl, grad_norm=float(grad_norm), lr=self.lr,
                     time=self.elapsed, steps_per_s=float(steps_per_s),
                     grid=None if grid is None else grid[0], grid_bounds=None if grid is None else grid[1], samples=samples)
     self.flow.train()
     if event == 'train': self._after_eval(val_nll)
     return self.trace.append(snap)
 
-# %% ../nbs/03_flows.ipynb #120
+# %% ../nbs/03_flows.ipynb #129
 @patch
 def _after_eval(self:Trainer, val_nll:float):
     self._good = self._state()
@@ -1305,7 +1385,7 @@ def _after_eval(self:Trainer, val_nll:float):
         self._restore(self._best)
         self.stopped = f"early stopping: no improvement of {self.min_delta:g} nats in {self.patience} snapshots; restored the best state (step {self._best['step']})"
 
-# %% ../nbs/03_flows.ipynb #122
+# %% ../nbs/03_flows.ipynb #131
 @patch
 def fit(self:Trainer,
     steps:int,   # optimiser steps to take (fewer if early stopping ends the run)
@@ -1322,7 +1402,7 @@ def fit(self:Trainer,
         if self.stopped: break
     return self
 
-# %% ../nbs/03_flows.ipynb #124
+# %% ../nbs/03_flows.ipynb #133
 @patch
 def set_lr(self:Trainer, lr:float): # the new learning rate
     "Change the learning rate from the next step on (the schedule's peak, with a schedule)."
@@ -1340,7 +1420,7 @@ def _apply_lr(self:Trainer, t:int|None=None): # the step about to be taken; None
         if isinstance(group['lr'], Tensor): group['lr'].fill_(lr)    # a captured graph reads it from there
         else: group['lr'] = lr
 
-# %% ../nbs/03_flows.ipynb #126
+# %% ../nbs/03_flows.ipynb #135
 @patch
 def _capture(self:Trainer, warmup:int=3)->list:
     "Take `warmup` real steps on a side stream, then capture one update; returns the warm-up (loss, grad norm) pairs."
@@ -1384,7 +1464,7 @@ def _run_graph(self:Trainer, n:int)->tuple[float, float, int|None]:
     self.step_count += n
     return loss_sum + sum(l for l, _ in warm), gn_sum + sum(g for _, g in warm), None
 
-# %% ../nbs/03_flows.ipynb #128
+# %% ../nbs/03_flows.ipynb #137
 @patch
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume this run."

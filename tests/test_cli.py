@@ -43,3 +43,18 @@ def test_em_bad_arguments_exit_2_with_one_line(args, msg):
 def test_unknown_choice_is_argparse_error():
     r = run('em', '--covariance-type', 'ful')
     assert r.returncode == 2 and 'invalid choice' in r.stderr
+
+
+@pytest.mark.parametrize('flow', ['nsf', 'realnvp', 'maf'])
+def test_flow_on_the_digits_reports_bits_per_dimension(flow):
+    r = run('flow', '--target', 'digits', '--flow', flow, '--steps', '30', '--hidden', '16', '--layers', '2', '--json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out['target'] == 'digits' and out['layers'] == 2 and out['steps'] == 30
+    assert 1.5 < out['test_bits_per_dim'] < np.log2(17)            # below uniform noise on 17 grey levels
+    assert abs(out['test_nll'] - out['test_bits_per_dim'] * 64 * np.log(2)) < 1e-9 and out['kl'] is None
+
+
+def test_flow_on_the_digits_refuses_density_objectives():
+    r = run('flow', '--target', 'digits', '--objective', 'rkl', '--quiet')
+    assert r.returncode == 2 and '--objective rkl' in r.stderr and 'Traceback' not in r.stderr

@@ -1,18 +1,19 @@
 """Tests of `mlenb.flows.Trainer`: snapshots, reproducibility, every objective, early stopping, divergence,
 checkpoints, CUDA graphs, bad configurations; and (marked slow) the quality targets: the default spline flow
-within 0.02 nats of the truth on the toy densities in 5,000 steps."""
+within 0.02 nats of the truth on the toy densities in 5,000 steps, and a spline flow on scikit-learn's digits in
+bits per dimension against the baselines that ignore the pixels' correlations."""
 import copy, io, math
 
 import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from mlenb.data import toy
+from mlenb.data import digits, toy
 from mlenb.flows import *
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-FIELDS = {'step', 'event', 'objective', 'loss', 'val_nll', 'entropy', 'kl', 'rkl', 'grad_norm', 'lr', 'time',
-          'steps_per_s', 'grid', 'grid_bounds', 'samples'}
+FIELDS = {'step', 'event', 'objective', 'loss', 'val_nll', 'entropy', 'kl', 'bits_per_dim', 'rkl', 'grad_norm', 'lr',
+          'time', 'steps_per_s', 'grid', 'grid_bounds', 'samples'}
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -114,6 +115,51 @@ def test_data_target():
     assert s.val_nll < tr.trace[0].val_nll
     with pytest.raises(ValueError, match="objective='rkl' needs the target's log-density"):
         trainer(target=X, objective='rkl')
+
+
+def test_dequantised_data_target():
+    "Integer data: draws are (x + u) / levels in the unit cube, fresh each batch; the validation set is fixed."
+    X = torch.randint(0, 5, (400, 2)).float()
+    flow = Flow([Logit(2), *small_nsf().transform])
+    tr = trainer(flow, X, dequantize=5, eval_every=10)
+    t = tr.target
+    a, b = t.draw(1000, torch.Generator().manual_seed(0)), t.draw(1000, torch.Generator().manual_seed(1))
+    assert 0 <= a.min() and a.max() < 1 and not torch.equal(a, b)
+    assert torch.equal((a * 5).floor(), (a * 5).floor().round()) and set((a * 5).floor().unique().tolist()) <= {0., 1, 2, 3, 4}
+    assert t.val.min() >= 0 and t.val.max() < 1 and len(t.val) == 80 and t.bounds == ((0., 1.), (0., 1.))
+    s0, s = tr.trace[0], tr.step(20)
+    for snap in (s0, s):   # uniform on the cube would be log2(5) bits
+        assert math.isclose(snap.bits_per_dim, (snap.val_nll + 2 * math.log(5)) / (2 * math.log(2)), rel_tol=1e-12)
+    assert s.bits_per_dim < s0.bits_per_dim and math.isnan(trainer().trace[0].bits_per_dim)
+
+
+@pytest.mark.parametrize('kw, match', [
+    (dict(target=torch.tensor([[0., 1.], [2., 5.]])), r'dequantize=5 expects integers in 0\.\.4, got values in \[0, 5\]'),
+    (dict(target=torch.tensor([[0., 1.], [2., .5]])), 'expects integers'),
+    (dict(target=torch.tensor([[0., 1.], [-1., 2.]])), 'expects integers'),
+    (dict(target='moons'), 'only a data array'),
+])
+def test_dequantise_refuses_what_is_not_integer_data(kw, match):
+    with pytest.raises(ValueError, match=match): trainer(dequantize=5, **kw)
+    with pytest.raises(ValueError, match='dequantize=1'): trainer(target=torch.zeros(4, 2), dequantize=1)
+
+
+def test_bits_per_dim_of_a_known_density():
+    "A flow that is uniform on the cube scores log2(levels); a product of Beta densities, its exact expectation."
+    uniform = torch.distributions.Independent(torch.distributions.Uniform(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)), 1)
+    x = torch.randint(0, 256, (300, 2))
+    assert math.isclose(bits_per_dim(Flow(Reverse(2), base=uniform).double(), x, 256, samples=3), 8., rel_tol=1e-12)
+    beta = torch.distributions.Independent(torch.distributions.Beta(torch.full((2,), 2., dtype=torch.float64), torch.full((2,), 2., dtype=torch.float64)), 1)
+    # under Beta(2, 2), q(y) = 6 y (1 - y): the mean of -log q over the cell [a, b] is exact, with F(y) = y log y - y
+    L = 4
+    F = lambda y: torch.xlogy(y, y) - y
+    a, b = torch.arange(L, dtype=torch.float64) / L, torch.arange(1, L + 1, dtype=torch.float64) / L
+    per_cell = -(math.log(6) / L + F(b) - F(a) + F(1 - a) - F(1 - b)) * L
+    cells = torch.cartesian_prod(torch.arange(L), torch.arange(L))
+    exact = (per_cell[cells].sum(1).mean() + 2 * math.log(L)) / (2 * math.log(2))
+    est = bits_per_dim(Flow(Reverse(2), base=beta).double(), cells.repeat(2000, 1), L, samples=1, seed=0)
+    assert abs(est - float(exact)) < 0.01, (est, float(exact))
+    with pytest.raises(ValueError, match=r'x: expected shape \(N, 2\)'): bits_per_dim(Flow(Reverse(2), base=uniform), torch.zeros(3, 3), 4)
 
 
 def test_distribution_target_knows_its_entropy():
@@ -322,3 +368,44 @@ def test_default_spline_flow_reaches_the_truth(name):
     nll_minus_h, kl, se = kl_estimates(tr.flow, name)
     print(f"{name}: KL {kl:.4f} ± {se:.4f} (NLL - H {nll_minus_h:.4f}) after {tr.step_count} steps, {tr.elapsed:.0f} s of training")
     assert kl <= 0.02 and nll_minus_h <= 0.025
+
+
+# Digits: scikit-learn's 8x8 handwritten digits (17 grey levels), a seeded split of 1,500 training and 297 test
+# images, uniformly dequantised. The recipe: `Logit`, then `Flow.nsf(64, layers=4, hidden=64, bins=8,
+# mask=checkerboard(8, 8))`, lr 1e-3 on a cosine schedule, batch 256, 1,000 steps (about 50 s on one thread).
+# Measured: 2.018 bits per dimension on the test images, against 2.437 for the best model that ignores the
+# pixels' correlations (a smoothed histogram per pixel) and 2.477 for a full-covariance Gaussian in logit space.
+# Deeper (8 layers) or longer runs overfit 1,200 training images: 2.076.
+def digits_split(seed=0):
+    X, _ = digits()
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    return X[perm[:1500]], X[perm[1500:]]
+
+
+def independent_pixels_bits(train, test, levels=17):
+    "Test bits per dimension of a per-pixel histogram (add-one smoothing): the discrete NLL, exactly."
+    counts = torch.stack([(train == v).sum(0) for v in range(levels)], -1).double() + 1
+    logp = (counts / counts.sum(-1, keepdim=True)).log()                    # (D, levels)
+    nll = -logp[torch.arange(test.shape[1]), test.long()].sum(1).mean()
+    return float(nll / (test.shape[1] * math.log(2)))
+
+
+def gaussian_bits(train, test, levels=17, alpha=0.05):
+    "Test bits per dimension of a full-covariance Gaussian fitted to the dequantised data in logit space."
+    logit = Logit(train.shape[1], alpha).double()
+    g = torch.Generator().manual_seed(1)
+    z = logit(((train + torch.rand(train.shape, generator=g)) / levels).double())[0]
+    base = MultivariateNormal(z.mean(0), torch.cov(z.T) + 1e-3 * torch.eye(z.shape[1], dtype=torch.float64))
+    return bits_per_dim(Flow(logit, base=base).double(), test, levels, samples=8)
+
+
+@pytest.mark.slow
+def test_spline_flow_on_digits_beats_the_baselines():
+    train, test = digits_split()
+    flow = Flow([Logit(64), *Flow.nsf(64, layers=4, hidden=64, bins=8, mask=checkerboard(8, 8), seed=0).transform])
+    tr = Trainer(flow, train, dequantize=17, lr=1e-3, batch_size=256, schedule='cosine', eval_every=200, grid_every=0, progress=False)
+    tr.fit(1000)
+    flow_bits, hist_bits, gauss_bits = bits_per_dim(flow, test, 17, samples=8), independent_pixels_bits(train, test), gaussian_bits(train, test)
+    print(f"digits: flow {flow_bits:.3f}, per-pixel histogram {hist_bits:.3f}, Gaussian in logit space {gauss_bits:.3f} bits/dim")
+    assert 2.3 < hist_bits < 2.6 and 2.3 < gauss_bits < 2.7      # the baselines are what they were measured to be
+    assert flow_bits < hist_bits - 0.3 and flow_bits < gauss_bits - 0.3 and flow_bits < 2.1
