@@ -21,7 +21,7 @@ def panels(device:str|None=None)->dict: # where the engines start (None: `defaul
     "The app's panels by tab title, each with sensible defaults."
     from mlenb.widgets import EMPanel, FlowPanel, DecodingPanel
     device = device or default_device()
-    return {'EM': EMPanel(device=device), 'Flows': FlowPanel(device=device), 'Decoding': DecodingPanel()}
+    return {'EM': EMPanel(device=device), 'Flows': FlowPanel(device=device), 'Decoding': DecodingPanel(device=device)}
 
 # %% ../nbs/09_app.ipynb #7
 def app(device:str|None=None)->W.Tab: # where the engines start (None: `default_device()`)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_widgets.ipynb #3
 from __future__ import annotations
-import math, time
+import asyncio, math, time
 from contextlib import contextmanager
 import numpy as np
 import torch
@@ -213,7 +213,7 @@ class FlowPanel(_Guarded):
         interval:int=300,              # milliseconds between Play ticks
     ):
         self.user_target = None if log_prob is None else (log_prob, bounds)
-        self.trainer, self.last_error, self._busy = None, None, False
+        self.trainer, self.last_error, self._busy, self._task, self._stop = None, None, False, None, False
         style = dict(description_width='initial')
         targets = list(TOY_NAMES) + (['your target'] if log_prob is not None else [])
         self.target = W.Dropdown(options=targets, value=target, description='target', style=style, layout=W.Layout(width='190px'))
@@ -225,7 +225,7 @@ class FlowPanel(_Guarded):
         self.batch_size = W.Dropdown(options=[64, 128, 256, 512, 1024, 2048], value=batch_size, description='batch', style=style, layout=W.Layout(width='130px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
         self.device = W.Dropdown(options=_device_options(), value=device, description='device', layout=W.Layout(width='150px'))
-        self.steps = W.BoundedIntText(value=steps, min=1, max=5000, description='steps', style=style, layout=W.Layout(width='130px'))
+        self.steps = W.BoundedIntText(value=steps, min=1, max=5000, description='steps', style=style, layout=W.Layout(width='130px')).add_class('mlenb-steps')
         self.train_button = W.Button(description='Train', button_style='primary', tooltip='take `steps` optimiser steps')
         self.reset_button = W.Button(description='Reset', icon='refresh')
         self.play = W.Play(value=0, min=0, max=100_000, step=1, interval=interval, description='Play', show_repeat=False)
@@ -233,7 +233,7 @@ class FlowPanel(_Guarded):
         self.layer = W.IntSlider(value=0, min=0, max=layers, description='warp layer', style=style, layout=W.Layout(width='300px'))
         self.status, self.message = W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
         self.figure = W.Box()
-        self.train_button.on_click(self._wrap('Train', lambda _: self.train()))
+        self.train_button.on_click(self._on_train)
         self.reset_button.on_click(self._wrap('Reset', lambda _: self.reset()))
         self.play.observe(self._wrap('Play', self._on_play), 'value')
         self.history.observe(self._wrap('Scrub', lambda ch: self.show(ch['new'])), 'value')
@@ -253,6 +253,7 @@ class FlowPanel(_Guarded):
 # %% ../nbs/07_widgets.ipynb #20
 def _flow_reset(self:FlowPanel):
     "Build the flow and its trainer from the controls, and a fresh figure."
+    if self.training: self._task.cancel()               # a control changed mid-training: that run is over
     self.play.playing, self.last_error = False, None
     self._message()
     torch.manual_seed(self.seed.value)                  # the flow's initial weights
@@ -321,20 +322,61 @@ def _flow_on_play(self:FlowPanel, change):
 
 FlowPanel.show, FlowPanel.show_warp, FlowPanel.train, FlowPanel._on_play = _flow_show, _flow_show_warp, _flow_train, _flow_on_play
 
-# %% ../nbs/07_widgets.ipynb #25
+# %% ../nbs/07_widgets.ipynb #22
+def _flow_on_train(self:FlowPanel, _=None):
+    "The Train button: train in chunks in the kernel's event loop (or, without one, at once); while training it is Stop."
+    if self.training:
+        self._stop = True
+        return
+    try: loop = asyncio.get_running_loop()
+    except RuntimeError: return self._wrap('Train', lambda: self.train())()
+    others = [w for w in (self.reset_button, self.play) if not w.disabled]
+    for w in others: w.disabled = True
+    self.train_button.description, self.train_button.button_style, self._stop = 'Stop', 'danger', False
+    def restore(_):
+        self.train_button.description, self.train_button.button_style = 'Train', 'primary'
+        for w in others: w.disabled = False
+    self._task = loop.create_task(self._train_in_chunks(self.steps.value))
+    self._task.add_done_callback(restore)                 # also when a reset cancels the task
+
+async def _flow_train_in_chunks(self:FlowPanel,
+    n:int,                # optimiser steps in all
+    seconds:float=0.5,    # aimed training time of a chunk
+):
+    "Train `n` steps in chunks of about `seconds`, drawing each chunk's snapshot and yielding to the kernel between them."
+    done = 0
+    with self._guard('Train'):
+        if self.trainer is None: self.reset()
+        while done < n and not self._stop:
+            rate = self.trainer.trace.last['steps_per_s']   # of the last chunk; 0 or NaN right after a reset
+            k = min(n - done, max(1, int(rate * seconds)) if math.isfinite(rate) and rate > 0 else 10)
+            self.trainer.step(k); done += k
+            self._message(f'trained {done} of {n} steps' + (' (Stop ends training after this chunk)' if done < n else ''))
+            self._sync()
+            await asyncio.sleep(0.02)                 # the kernel handles a Stop click or a control change here
+        self._message(f'stopped after {done} of {n} steps', 'ok') if done < n else self._message()
+
+FlowPanel._on_train, FlowPanel._train_in_chunks = _flow_on_train, _flow_train_in_chunks
+FlowPanel.training = property(lambda self: self._task is not None and not self._task.done(), doc="Whether a Train click is still running.")
+
+# %% ../nbs/07_widgets.ipynb #28
 from .lm import MarkovLM, ToyTranslation
 from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES
 
 DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram')
 
-def decoding_model(name:str, seed:int=0): # one of `DECODING_MODELS`; seed of its random parameters
+def decoding_model(
+    name:str,                      # one of `DECODING_MODELS`
+    seed:int=0,                    # seed of its random parameters
+    device:str|torch.device='cpu', # where its tables live
+):
     "A known-P model for the decoding panel, and a few inputs for it: `(lm, {label: prompt})`."
     check_choice('model', name, DECODING_MODELS)
-    if name == 'random bigram': return MarkovLM.random(12, seed=seed), {'(unconditional)': None}
-    lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12)
+    if name == 'random bigram': return MarkovLM.random(12, seed=seed, device=device), {'(unconditional)': None}
+    lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12, device=device)
     return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
 
-# %% ../nbs/07_widgets.ipynb #26
+# %% ../nbs/07_widgets.ipynb #29
 class DecodingPanel(_Guarded):
     "Compare decision rules (mode, beam, sampling, MBR) on a model whose true distribution is known."
     def __init__(self,
@@ -348,6 +390,7 @@ class DecodingPanel(_Guarded):
         num_samples:int=32,            # MBR samples (candidates and pseudo-references)
         utility:str='chrf',            # MBR and expected-utility utility: 'chrf', 'bleu', 'edit', 'exact'
         seed:int=0,                    # model parameters and sampling
+        device:str='cpu',              # where the model and the utility matrices live
     ):
         self.last_error, self.analysis, self.prefix = None, None, []
         style = dict(description_width='initial')
@@ -362,16 +405,17 @@ class DecodingPanel(_Guarded):
         self.num_samples = W.BoundedIntText(value=num_samples, min=1, max=4096, description='samples', style=style, layout=W.Layout(width='140px'))
         self.utility = W.Dropdown(options=list(UTILITIES), value=utility, description='utility', style=style, layout=W.Layout(width='150px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
+        self.device = W.Dropdown(options=_device_options(), value=device, description='device', layout=W.Layout(width='150px'))
         self.run_button = W.Button(description='Run', button_style='primary', tooltip='decode the input with every chosen rule')
         self.step_button = W.Button(description='Step', tooltip='one more sampled token (with the filters) in the next-token view')
         self.table, self.status, self.message = W.HTML().add_class('mlenb-table'), W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
         self.figure = W.Box()
         self.run_button.on_click(self._wrap('Run', lambda _: self.run()))
         self.step_button.on_click(self._wrap('Step', lambda _: self.step()))
-        self.model.observe(self._wrap('Model', lambda _: self._load()), 'value')
+        for w in (self.model, self.device): w.observe(self._wrap('Model', lambda _: self._load()), 'value')
         for w in (self.top_p, self.top_k, self.min_p, self.temperature):
             w.observe(self._wrap('Next token', lambda _: self._draw_next()), 'value')
-        knobs = W.HBox([self.num_beams, self.top_k, self.top_p, self.min_p, self.temperature, self.num_samples, self.utility, self.seed], layout=W.Layout(flex_flow='row wrap'))
+        knobs = W.HBox([self.num_beams, self.top_k, self.top_p, self.min_p, self.temperature, self.num_samples, self.utility, self.seed, self.device], layout=W.Layout(flex_flow='row wrap'))
         top = W.HBox([W.VBox([self.model, self.source, W.HBox([self.run_button, self.step_button])]), self.rules])
         self.widget = W.VBox([top, knobs, self.table, self.figure, self.status, self.message]).add_class('mlenb-decoding')
         with self._guard('Start'): self._load(); self.run()
@@ -380,10 +424,11 @@ class DecodingPanel(_Guarded):
         from IPython.display import display
         display(self.widget)
 
-# %% ../nbs/07_widgets.ipynb #27
+# %% ../nbs/07_widgets.ipynb #30
 def _dec_load(self:DecodingPanel):
     "Build the chosen model and list its inputs."
-    self.lm, self.inputs = decoding_model(self.model.value, self.seed.value)
+    self.lm, self.inputs = decoding_model(self.model.value, self.seed.value, self.device.value)
+    self.analysis = None
     self.source.options = list(self.inputs)
     self.source.value = self.source.options[0]
     self.prefix = []
@@ -399,7 +444,7 @@ def _dec_specs(self:DecodingPanel)->list:
     for name in self.rules.value:
         spec = dict(RULE_PRESETS[name], name=name)
         if spec['rule'] == 'beam': spec['num_beams'] = self.num_beams.value
-        if spec['rule'] == 'mbr': spec.update(num_samples=self.num_samples.value, utility=self.utility.value)
+        if spec['rule'] == 'mbr': spec.update(num_samples=self.num_samples.value, utility=self.utility.value, device=self.device.value)
         if name == 'nucleus': spec['top_p'] = self.top_p.value
         if name == 'top_k' and self.top_k.value: spec['top_k'] = self.top_k.value
         if name == 'min_p' and self.min_p.value: spec['min_p'] = self.min_p.value
@@ -409,7 +454,7 @@ def _dec_specs(self:DecodingPanel)->list:
 
 DecodingPanel._load, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _dec_knobs, _dec_specs
 
-# %% ../nbs/07_widgets.ipynb #28
+# %% ../nbs/07_widgets.ipynb #31
 def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))
 
 def _dec_run(self:DecodingPanel):
@@ -417,7 +462,7 @@ def _dec_run(self:DecodingPanel):
     prompt = self.inputs[self.source.value]
     t0 = time.perf_counter()
     self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
-                                   num_samples=200, next_token_knobs=self._knobs())
+                                   num_samples=200, next_token_knobs=self._knobs(), device=self.device.value)
     self.prefix = []
     head = ['rule', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'

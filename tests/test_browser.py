@@ -72,6 +72,9 @@ def test_em_errors_show_in_the_page(page):
     page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText === ''", timeout=60_000)
 
 
+def flow_step(page)->int: return int(re.search(r'step (\d+)', page.locator('.mlenb-flow .mlenb-status').inner_text()).group(1))
+
+
 def test_flows_tab_trains_and_the_loss_falls(page):
     page.get_by_role('tab', name='Flows').click()
     flow = page.locator('.mlenb-flow')
@@ -79,12 +82,29 @@ def test_flows_tab_trains_and_the_loss_falls(page):
     status.wait_for(timeout=60_000)
     kl = lambda: float(re.search(r'KL (-?[\d.]+)', status.inner_text()).group(1))
     before = kl()
-    for i in range(1, 4):
+    for i in range(1, 4):                                 # each click: 50 steps, drawn chunk by chunk; then Train again
         flow.get_by_role('button', name='Train', exact=True).click()
-        page.wait_for_function(f"document.querySelector('.mlenb-flow .mlenb-status').innerText.includes('snapshot {i}/{i}')", timeout=120_000)
+        page.wait_for_function(f"/step {50 * i} /.test(document.querySelector('.mlenb-flow .mlenb-status').innerText)", timeout=120_000)
+        flow.get_by_role('button', name='Train', exact=True).wait_for(timeout=60_000)
     assert kl() < before                                   # the flow moved towards the target
     assert flow.locator('.js-plotly-plot').count() == 1
     page.screenshot(path=str(SHOTS / 'flows.png'), full_page=True)
+
+
+def test_flows_tab_stop_ends_a_long_training_run(page):
+    "The kernel handles the Stop click while it trains: a 5,000-step run ends early, and the panel stays usable."
+    flow = page.locator('.mlenb-flow')
+    start = flow_step(page)
+    steps = flow.locator('.mlenb-steps input')
+    steps.fill('5000'); steps.press('Enter')
+    flow.get_by_role('button', name='Train', exact=True).click()
+    page.wait_for_function("document.querySelector('.mlenb-flow .mlenb-message').innerText.includes('of 5000 steps')", timeout=60_000)
+    page.screenshot(path=str(SHOTS / 'flows-training.png'), full_page=True)
+    flow.get_by_role('button', name='Stop', exact=True).click()
+    page.wait_for_function("document.querySelector('.mlenb-flow .mlenb-message').innerText.includes('stopped after')", timeout=60_000)
+    done = int(re.search(r'stopped after (\d+) of 5000', flow.locator('.mlenb-message').inner_text()).group(1))
+    assert 0 < done < 5000 and flow_step(page) == start + done
+    flow.get_by_role('button', name='Train', exact=True).wait_for(timeout=10_000)   # the button is Train again
 
 
 def test_decoding_tab_shows_one_row_per_rule(page):

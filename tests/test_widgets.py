@@ -102,3 +102,63 @@ def test_decoding_panel_runs_every_model_and_steps_to_the_end(model):
         p.step_button.click()
         if 'sampled the end' in p.message.value: break
     assert 'sampled the end' in p.message.value and p.prefix == []
+
+
+def test_decoding_panel_runs_on_the_device_under_test(device):
+    p = DecodingPanel(model='toy translation', rules=('greedy', 'mbr'), num_samples=8)
+    assert p.device.options[0] == 'cpu' and p.device.value == 'cpu'
+    if device != 'cpu': p.device.value = device                    # the model moves: its tables live there
+    p.run_button.click()
+    assert p.last_error is None, p.last_error
+    assert str(p.lm.device).startswith(device) and p.table.value.count('<tr>') == 3
+    assert [s.get('device') for s in p._specs()] == [None, device]   # MBR's utility matrices run there too
+
+
+# ---- Train in a live event loop: chunks, Stop, and a reset mid-run --------------------------------------
+import asyncio
+
+
+async def start_training(p, steps=5000, chunks=2):
+    "Click Train in a running event loop and let `chunks` chunks finish."
+    p.steps.value = steps
+    p.train_button.click()
+    while len(p.trainer.trace) < 1 + chunks: await asyncio.sleep(0.01)
+
+
+def test_train_click_shows_progress_and_stop_ends_it():
+    p = FlowPanel(layers=2, hidden=16, seed=0)
+    async def run():
+        await start_training(p)
+        assert p.training and p.train_button.description == 'Stop' and p.reset_button.disabled and p.play.disabled
+        assert 'trained' in p.message.value and 'of 5000 steps' in p.message.value    # progress in the panel
+        p.train_button.click()                                                     # Stop
+        await p._task; await asyncio.sleep(0)
+    asyncio.run(run())
+    n = p.trainer.step_count
+    assert 0 < n < 5000 and f'stopped after {n} of 5000 steps' in p.message.value
+    assert not p.training and p.train_button.description == 'Train' and not p.reset_button.disabled and not p.play.disabled
+    steps = [s.step for s in p.trainer.trace]
+    assert steps == sorted(steps) and len(steps) >= 3 and p.history.value == len(steps) - 1   # one snapshot per chunk, followed
+
+
+def test_changing_a_control_mid_training_starts_over():
+    p = FlowPanel(layers=2, hidden=16, seed=0)
+    async def run():
+        await start_training(p, chunks=1)
+        p.target.value = 'rings'                                 # a reset: the run is cancelled, a fresh trainer built
+        await asyncio.sleep(0.05)
+    asyncio.run(run())
+    assert not p.training and p.train_button.description == 'Train' and not p.reset_button.disabled
+    assert p.trainer.target.name == 'rings' and p.trainer.step_count == 0 and p.last_error is None
+
+
+def test_a_failing_chunk_shows_the_error_and_frees_the_buttons():
+    p = FlowPanel(layers=2, hidden=16, seed=0)
+    def boom(n): raise RuntimeError('out of memory, say')
+    p.trainer.step = boom
+    async def run():
+        p.train_button.click()
+        await p._task; await asyncio.sleep(0)
+    asyncio.run(run())
+    assert 'Train failed: RuntimeError: out of memory, say' in p.message.value
+    assert not p.training and p.train_button.description == 'Train' and not p.reset_button.disabled
