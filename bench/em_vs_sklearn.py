@@ -8,6 +8,7 @@ mlenb). `--device cuda` times mlenb on a GPU against scikit-learn on one CPU thr
     python bench/em_vs_sklearn.py            # N=200,000 D=8 K=16 full float64; N=1,000,000 D=2 K=8 float64 and float32
     python bench/em_vs_sklearn.py --quick    # smaller, for a smoke test
     python bench/em_vs_sklearn.py --restarts # also: 16 restarts batched against one (mlenb only)
+    python bench/em_vs_sklearn.py --device cuda --restarts --large   # the GPU targets; --large: N=10,000,000 (mlenb only)
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
@@ -74,12 +75,25 @@ def restarts(N, D, K, R, dtype, device, a, b, repeat, seed=0):
     print(f"N={N:>9,} D={D} K={K:>2} full {str(dtype).replace('torch.', ''):7} {device:5} | 1 restart {t1:9.5f} s/it | "
           f"{R} batched {tR:9.5f} s/it | cost {tR / t1:5.2f}x one", flush=True)
 
+def alone(N, D, K, dtype, device, a, b, repeat, seed=0):
+    "mlenb alone, for sizes where scikit-learn would take minutes per iteration."
+    g = torch.Generator(device=device).manual_seed(seed)
+    centres = torch.randn(K, D, generator=g, device=device, dtype=dtype) * 10
+    Xt = centres[torch.randint(K, (N,), generator=g, device=device)] + torch.randn(N, D, generator=g, device=device, dtype=dtype)
+    make = lambda n: GaussianMixture(K, covariance_type='full', init_params='random_from_data', tol=0, max_iter=n, random_state=seed,
+                                     dtype=dtype, device=device, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', ConvergenceWarning)
+        t, _ = per_iter(make, Xt, a, b, repeat)
+    print(f"N={N:>9,} D={D} K={K:>2} full {str(dtype).replace('torch.', ''):7} {device:5} | mlenb {t:9.5f} s/it (no scikit-learn run)", flush=True)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small sizes, for a smoke test')
     ap.add_argument('--device', default='cpu', help="where mlenb runs: 'cpu' or 'cuda'")
     ap.add_argument('--repeat', type=int, default=None, help='fits per timing (best of)')
     ap.add_argument('--restarts', action='store_true', help='also time 16 restarts batched against one')
+    ap.add_argument('--large', action='store_true', help='also time mlenb alone at N=10,000,000, D=8, K=16 (float32 and float64)')
     args = ap.parse_args()
     torch.set_num_threads(1)
     repeat = args.repeat or (3 if args.quick else 2)
@@ -91,6 +105,8 @@ def main():
     with threadpool_limits(1):
         for N, D, K, dt in cases: run(N, D, K, dt, args.device, a, b, repeat)
         if args.restarts: restarts(20_000 if args.quick else 200_000, 8, 16, 16, torch.float32, args.device, a, b, repeat)
+        if args.large:
+            for dt in (torch.float32, torch.float64): alone(1_000_000 if args.quick else 10_000_000, 8, 16, dt, args.device, a, b, repeat)
 
 if __name__ == '__main__':
     main()
