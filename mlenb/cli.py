@@ -102,7 +102,7 @@ def _flow_parser(sub):
     p.add_argument('--flow', default='nsf', choices=['nsf', 'realnvp', 'maf'])
     p.add_argument('--layers', type=int, default=None, help='flow layers (default: 8, or 4 for the digits)')
     p.add_argument('--hidden', type=int, default=64)
-    p.add_argument('--objective', default='nll', choices=['nll', 'rkl', 'rkl_path', 'ssm', 'dsm'])
+    p.add_argument('--objective', default='nll', choices=['nll', 'nll_path', 'rkl', 'rkl_path', 'ssm', 'dsm'])
     p.add_argument('--steps', type=int, default=2000)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--batch-size', type=int, default=512)

@@ -20,7 +20,7 @@ from .core import (resolve_device, make_generator, as_tensor, check_int, check_f
 __all__ = ['ACTIVATIONS', 'MIN_BIN', 'MIN_DERIV', 'ESTIMATORS', 'OBJECTIVES', 'Transform', 'Chain', 'Permutation', 'Reverse',
            'RandomPermutation', 'ActNorm', 'LULinear', 'Logit', 'MLP', 'MaskedLinear', 'MADE', 'AffineMap', 'rq_spline',
            'SplineMap', 'Coupling', 'AffineCoupling', 'SplineCoupling', 'Autoregressive', 'MaskedAutoregressive',
-           'SplineAutoregressive', 'FlowLayers', 'Flow', 'checkerboard', 'nll_loss', 'reverse_kl_loss', 'GradientStats',
+           'SplineAutoregressive', 'FlowLayers', 'Flow', 'checkerboard', 'reverse_kl_loss', 'nll_loss', 'GradientStats',
            'gradient_variance', 'score', 'ssm_loss', 'dsm_loss', 'ContinuousFlow', 'cfm_loss', 'bits_per_dim',
            'TrainingDiverged', 'Trainer']
 
@@ -771,16 +771,18 @@ def nsf(cls:Flow,
         else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound) for m in masks]
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
 
-# %% ../nbs/03_flows.ipynb #83
-def nll_loss(
-    flow:Flow,   # the model
-    x:Tensor,    # a batch of data (N, D)
-)->Tensor:       # scalar
-    "Average negative log-likelihood of the batch: maximum likelihood, the forward KL up to a constant."
-    return -flow._log_prob(x).mean()
-
-# %% ../nbs/03_flows.ipynb #85
+# %% ../nbs/03_flows.ipynb #84
 ESTIMATORS = ('standard', 'path')
+
+def _path_gradient(
+    y:Tensor,            # points that depend on the parameters (the sample path), (N, D)
+    integrand:Callable,  # (N, D) -> (N,), evaluated with its parameters held fixed
+)->Tensor:               # a zero-valued scalar
+    "Zero, with the gradient of mean(integrand(y)) through the path y alone: the parameters inside `integrand` held fixed."
+    y0 = y.detach().requires_grad_()
+    with torch.enable_grad(): g, = torch.autograd.grad(integrand(y0).sum(), y0)
+    s = (g * y).sum(-1)
+    return (s - s.detach()).mean()
 
 def reverse_kl_loss(
     flow:Flow,                          # the model
@@ -793,14 +795,28 @@ def reverse_kl_loss(
     "Reverse KL from reparameterised draws, with the standard or the path gradient."
     check_choice('estimator', estimator, ESTIMATORS)
     if z is None: z = flow._base_sample(check_int('n', n, low=1), seed)
-    if estimator == 'standard': x, lq = flow._push(z)
-    else:
-        x, _ = flow.transform.inverse(z)
-        frozen = {k: v.detach() for k, v in flow.named_parameters()}
-        lq = torch.func.functional_call(flow, frozen, (x,), {'check': False})
-    return (lq - log_p(x)).mean()
+    x, lq = flow._push(z)
+    kl = (lq - log_p(x)).mean()
+    if estimator == 'standard': return kl
+    return kl.detach() + _path_gradient(x, lambda v: flow._log_prob(v) - log_p(v))
 
-# %% ../nbs/03_flows.ipynb #87
+# %% ../nbs/03_flows.ipynb #86
+def nll_loss(
+    flow:Flow,                 # the model
+    x:Tensor,                  # a batch of data (N, D)
+    estimator:str='standard',  # 'standard' (the likelihood's own gradient) or 'path'
+    log_p:Callable|None=None,  # the target's log-density, (N, D) -> (N,): the path gradient needs it
+)->Tensor:                     # scalar: the average negative log-likelihood
+    "Average negative log-likelihood of the batch: maximum likelihood, the forward KL up to a constant."
+    if check_choice('estimator', estimator, ESTIMATORS) == 'standard': return -flow._log_prob(x).mean()
+    if log_p is None: raise ValueError("log_p: the path gradient of maximum likelihood needs the target's log-density")
+    z, l = flow.transform(x)
+    def gap(v):   # log-density of the data pushed to the base, minus the base's: zero everywhere once q = p
+        xb, li = flow.transform.inverse(v)
+        return log_p(xb) + li - flow._base_log_prob(v)
+    return -(flow._base_log_prob(z) + l).mean().detach() + _path_gradient(z, gap)
+
+# %% ../nbs/03_flows.ipynb #90
 class GradientStats(NamedTuple):
     "Spread of a stochastic gradient over independent batches."
     variance: float     # trace of the covariance of the batch gradient
@@ -814,21 +830,23 @@ def gradient_variance(
     n_batches:int=32,          # independent gradients per estimator
     seed:int=0,                # seed; both estimators see the same base draws
     estimators=ESTIMATORS,     # which estimators to compare
+    sample:Callable|None=None, # the target's draws, (n, generator) -> (n, D): compare maximum likelihood's gradients; None: reverse KL's
 )->dict:                       # estimator -> `GradientStats`
-    "Variance of the reverse-KL gradient under each estimator, from the same draws."
+    "Variance of the reverse-KL (or, given `sample`, the likelihood's) gradient under each estimator, from the same draws."
     batch_size, n_batches = check_int('batch_size', batch_size, low=1), check_int('n_batches', n_batches, low=2)
     params = [p for p in flow.parameters() if p.requires_grad]
     out = {}
     for est in estimators:
         g, grads = make_generator(seed, flow.device), []
         for _ in range(n_batches):
-            loss = reverse_kl_loss(flow, log_p, batch_size, g, est)
+            if sample is None: loss = reverse_kl_loss(flow, log_p, batch_size, g, est)
+            else: loss = nll_loss(flow, sample(batch_size, g), est, log_p)
             grads.append(torch.cat([v.reshape(-1) for v in torch.autograd.grad(loss, params)]))
         G = torch.stack(grads).double()
         out[est] = GradientStats(float(G.var(0).sum()), float(G.mean(0).norm()), G.mean(0))
     return out
 
-# %% ../nbs/03_flows.ipynb #89
+# %% ../nbs/03_flows.ipynb #92
 def score(
     flow:Flow,                # the model
     x:Tensor,                 # points (N, D)
@@ -865,7 +883,7 @@ def dsm_loss(
     s = score(flow, x + sigma * eps)
     return 0.5 * ((sigma * s + eps) ** 2).sum(-1).mean()
 
-# %% ../nbs/03_flows.ipynb #93
+# %% ../nbs/03_flows.ipynb #96
 class ContinuousFlow(nn.Module, Distribution):
     "A continuous normalizing flow dx/dt = v(x, t), base at t=0, data at t=1; log-density by integrating the ODE."
     arg_constraints, support, has_rsample = {}, constraints.real_vector, True
@@ -894,7 +912,7 @@ class ContinuousFlow(nn.Module, Distribution):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
         return self.net(torch.cat([x, t[:, None]], -1))
 
-# %% ../nbs/03_flows.ipynb #95
+# %% ../nbs/03_flows.ipynb #98
 @patch
 def _divergence(self:ContinuousFlow, x:Tensor, t:float, eps:Tensor|None)->tuple[Tensor, Tensor]:
     "Velocity and its divergence (exact, or Hutchinson's estimate with `eps`)."
@@ -921,7 +939,7 @@ def _integrate(self:ContinuousFlow, x:Tensor, t0:float, t1:float, with_div:bool,
         if with_div: acc = acc + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4)
     return x, acc
 
-# %% ../nbs/03_flows.ipynb #96
+# %% ../nbs/03_flows.ipynb #99
 @patch
 def _log_prob(self:ContinuousFlow, x:Tensor, seed=None)->Tensor:
     eps = None
@@ -948,7 +966,7 @@ def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Gener
 
 ContinuousFlow.sample, ContinuousFlow.forward = Flow.sample, Flow.forward   # the same code serves both
 
-# %% ../nbs/03_flows.ipynb #97
+# %% ../nbs/03_flows.ipynb #100
 def cfm_loss(
     field:ContinuousFlow,               # the model
     x1:Tensor,                          # a batch of data (N, D)
@@ -965,7 +983,7 @@ def cfm_loss(
     xt = (1 - c * t)[:, None] * x0 + t[:, None] * x1
     return ((field.velocity(xt, t) - (x1 - c * x0)) ** 2).sum(-1).mean()
 
-# %% ../nbs/03_flows.ipynb #101
+# %% ../nbs/03_flows.ipynb #104
 def _check_levels(X:Tensor, levels:int, what:str):
     "Raise a ValueError starting with `what` unless `X` holds integers 0..levels-1."
     if ((X != X.round()) | (X < 0) | (X >= levels)).any():
@@ -995,9 +1013,10 @@ def bits_per_dim(
             total -= float(flow.log_prob((c + torch.rand(c.shape, generator=g, device=c.device, dtype=c.dtype)) / levels).double().sum())
     return _to_bits(total / (samples * len(X)), flow.dim, levels)
 
-# %% ../nbs/03_flows.ipynb #105
+# %% ../nbs/03_flows.ipynb #108
 OBJECTIVES = {
     'nll': 'maximum likelihood (forward KL), from target samples',
+    'nll_path': 'maximum likelihood, path gradient: needs samples and the density (Vaitl et al. 2024)',
     'rkl': 'reverse KL to the target density, standard reparameterised gradient',
     'rkl_path': 'reverse KL to the target density, path gradient (Vaitl et al. 2024)',
     'ssm': 'sliced score matching on the flow as an energy model (EBFlow)',
@@ -1008,7 +1027,7 @@ OBJECTIVES = {
 class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss; the trainer restored its last good state."
 
-# %% ../nbs/03_flows.ipynb #107
+# %% ../nbs/03_flows.ipynb #110
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
     def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None):
@@ -1067,7 +1086,7 @@ class _Target:
     @property
     def has_samples(self)->bool: return self.kind != 'energy'
 
-# %% ../nbs/03_flows.ipynb #109
+# %% ../nbs/03_flows.ipynb #112
 def _flatten_parameters(module:nn.Module)->tuple[nn.Parameter, Tensor, list]:
     "Make every trainable parameter of `module` a view of one flat parameter, with gradients viewing one flat buffer."
     ps = [p for p in module.parameters() if p.requires_grad]
@@ -1089,7 +1108,7 @@ def _attach_grads(ps:list, grad:Tensor):
         if p.grad is None or p.grad.data_ptr() != grad[off:off + k].data_ptr(): p.grad = grad[off:off + k].view_as(p)
         off += k
 
-# %% ../nbs/03_flows.ipynb #112
+# %% ../nbs/03_flows.ipynb #115
 class Trainer:
     "Fits a `Flow` (or a `ContinuousFlow`) to a target with one objective; `step(n)` records a snapshot."
     def __init__(self,
@@ -1143,7 +1162,7 @@ class Trainer:
         self._pool, self._pos, self._last_grid, self._bad_batch = None, self.pool, 0, None
         self._eval_g_state = make_generator(self.seed + 2, self.device).get_state()
         self.cuda_graph = bool(cuda_graph) and self.device.type == 'cuda'   # a no-op off CUDA
-        if self.cuda_graph and objective in ('rkl', 'rkl_path'):
+        if self.cuda_graph and objective in ('rkl', 'rkl_path', 'nll_path'):
             raise ValueError(f"cuda_graph=True: objective={objective!r} calls the target's log_prob, which may synchronise with the host; use cuda_graph=False")
         self._init_state()
         self._loss_fn = torch.compile(self._loss) if compile else self._loss
@@ -1151,7 +1170,7 @@ class Trainer:
         self.trace = Trace()
         self._record('init', math.nan, math.nan, 0.)
 
-# %% ../nbs/03_flows.ipynb #114
+# %% ../nbs/03_flows.ipynb #117
 @patch
 def _check_target(self:Trainer):
     t, o = self.target, self.objective
@@ -1164,12 +1183,20 @@ def _check_target(self:Trainer):
             raise ValueError(f"objective={o!r}: the target's log-density is not finite where the flow puts mass "
                              f"({int((~torch.isfinite(lp)).sum())} of 1024 draws), so the reverse KL is infinite; use 'nll'")
     elif not t.has_samples: raise ValueError(f"objective={o!r} needs samples of the target; a log-density callable gives none (use 'rkl' or 'rkl_path')")
+    if o == 'nll_path':
+        if t.log_p is None: raise ValueError("objective='nll_path' needs the target's log-density as well as its samples; a data set has none (use 'nll')")
+        g = make_generator(self.seed + 4, self.device)
+        x = t.draw(1024, g)
+        with torch.no_grad(): lp = t.log_p(x + 1e-3 * x.std(0) * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype))
+        if not torch.isfinite(lp).all():
+            raise ValueError("objective='nll_path': the target's log-density is not finite right beside its samples (it has edges), "
+                             "and path gradients need a smooth one; use 'nll'")
     if o == 'ssm' and isinstance(self.flow, Flow):
         rough = [type(m).__name__ for m in self.flow.modules() if isinstance(m, nn.ReLU) or isinstance(getattr(m, 'map', None), SplineMap)]
         if rough: warnings.warn(f"objective='ssm' needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
 
-# %% ../nbs/03_flows.ipynb #116
+# %% ../nbs/03_flows.ipynb #119
 @patch
 def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
     kw = dict(lr=self.lr, weight_decay=self.weight_decay)
@@ -1197,7 +1224,7 @@ def _state(self:Trainer)->dict:
     "Copies of what a rollback needs: the flow's and the optimiser's state and the step."
     return {'flow': copy.deepcopy(self.flow.state_dict()), 'optimizer': copy.deepcopy(self.optimizer.state_dict()), 'step': self.step_count}
 
-# %% ../nbs/03_flows.ipynb #118
+# %% ../nbs/03_flows.ipynb #121
 @patch
 def _draw_pool(self:Trainer):
     self._pool_g_state = self._g.get_state()   # for a checkpoint: the pool can be drawn again
@@ -1205,7 +1232,7 @@ def _draw_pool(self:Trainer):
     noise = lambda: torch.randn(n, B, D, generator=g, device=self.device, dtype=self.flow.dtype)
     data = lambda: self.target.draw(n * B, g).view(n, B, D)
     o = self.objective
-    if o == 'nll': self._pool = (data(),)
+    if o in ('nll', 'nll_path'): self._pool = (data(),)
     elif o in ('rkl', 'rkl_path'): self._pool = (noise(),)
     elif o in ('ssm', 'dsm'): self._pool = (data(), noise())
     else: self._pool = (data(), noise(), torch.rand(n, B, generator=g, device=self.device, dtype=self.flow.dtype))
@@ -1221,13 +1248,13 @@ def _next_batch(self:Trainer)->tuple:
 def _loss(self:Trainer, *batch)->Tensor:
     "The objective on one batch."
     o, f = self.objective, self.flow
-    if o == 'nll': return nll_loss(f, batch[0])
+    if o in ('nll', 'nll_path'): return nll_loss(f, batch[0], 'standard' if o == 'nll' else 'path', self.target.log_p)
     if o in ('rkl', 'rkl_path'): return reverse_kl_loss(f, self.target.log_p, z=batch[0], estimator='standard' if o == 'rkl' else 'path')
     if o == 'ssm': return ssm_loss(f, batch[0], v=batch[1])
     if o == 'dsm': return dsm_loss(f, batch[0], self.sigma, eps=batch[1])
     return cfm_loss(f, batch[0], x0=batch[1], t=batch[2])
 
-# %% ../nbs/03_flows.ipynb #120
+# %% ../nbs/03_flows.ipynb #123
 @patch
 def _update(self:Trainer, batch:tuple)->tuple[Tensor, Tensor]:
     "One optimiser step on `batch`, device-side only; a non-finite loss or gradient skips the step. Returns the loss and the gradient's norm."
@@ -1240,7 +1267,7 @@ def _update(self:Trainer, batch:tuple)->tuple[Tensor, Tensor]:
     self._grad.zero_()
     return loss.detach(), gn
 
-# %% ../nbs/03_flows.ipynb #122
+# %% ../nbs/03_flows.ipynb #125
 @patch
 def step(self:Trainer,
     n:int=1,   # optimiser steps to take before the snapshot
@@ -1286,7 +1313,7 @@ def _run_eager(self:Trainer, n:int)->tuple[float, float, int|None]:
         self.step_count += 1
     return loss_sum, gn_sum, None
 
-# %% ../nbs/03_flows.ipynb #124
+# %% ../nbs/03_flows.ipynb #127
 @patch
 def _bad_layer(self:Trainer)->str:
     "Which layer went bad, in words."
@@ -1320,7 +1347,7 @@ def _restore(self:Trainer, state:dict):
     self.step_count, self._graph = state['step'], None
     if isinstance(self.optimizer.param_groups[0]['lr'], Tensor) or self.schedule != 'constant': self._apply_lr()
 
-# %% ../nbs/03_flows.ipynb #126
+# %% ../nbs/03_flows.ipynb #129
 @patch
 @torch.no_grad()
 def _mean_log_prob(self:Trainer, x:Tensor, chunk:int=8192)->float:
@@ -1347,7 +1374,7 @@ def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
     pts = torch.stack([X, Y], -1).view(-1, 2).to(self.device, self.flow.dtype)
     return torch.cat([self.flow._log_prob(c) for c in pts.split(8192)]).view(n, n).cpu(), b
 
-# %% ../nbs/03_flows.ipynb #127
+# %% ../nbs/03_flows.ipynb #130
 @patch
 @torch.no_grad()
 def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:float)->Snapshot:
@@ -1373,7 +1400,7 @@ def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:fl
     if event == 'train': self._after_eval(val_nll)
     return self.trace.append(snap)
 
-# %% ../nbs/03_flows.ipynb #129
+# %% ../nbs/03_flows.ipynb #132
 @patch
 def _after_eval(self:Trainer, val_nll:float):
     self._good = self._state()
@@ -1385,7 +1412,7 @@ def _after_eval(self:Trainer, val_nll:float):
         self._restore(self._best)
         self.stopped = f"early stopping: no improvement of {self.min_delta:g} nats in {self.patience} snapshots; restored the best state (step {self._best['step']})"
 
-# %% ../nbs/03_flows.ipynb #131
+# %% ../nbs/03_flows.ipynb #134
 @patch
 def fit(self:Trainer,
     steps:int,   # optimiser steps to take (fewer if early stopping ends the run)
@@ -1402,7 +1429,7 @@ def fit(self:Trainer,
         if self.stopped: break
     return self
 
-# %% ../nbs/03_flows.ipynb #133
+# %% ../nbs/03_flows.ipynb #136
 @patch
 def set_lr(self:Trainer, lr:float): # the new learning rate
     "Change the learning rate from the next step on (the schedule's peak, with a schedule)."
@@ -1420,7 +1447,7 @@ def _apply_lr(self:Trainer, t:int|None=None): # the step about to be taken; None
         if isinstance(group['lr'], Tensor): group['lr'].fill_(lr)    # a captured graph reads it from there
         else: group['lr'] = lr
 
-# %% ../nbs/03_flows.ipynb #135
+# %% ../nbs/03_flows.ipynb #138
 @patch
 def _capture(self:Trainer, warmup:int=3)->list:
     "Take `warmup` real steps on a side stream, then capture one update; returns the warm-up (loss, grad norm) pairs."
@@ -1464,7 +1491,7 @@ def _run_graph(self:Trainer, n:int)->tuple[float, float, int|None]:
     self.step_count += n
     return loss_sum + sum(l for l, _ in warm), gn_sum + sum(g for _, g in warm), None
 
-# %% ../nbs/03_flows.ipynb #137
+# %% ../nbs/03_flows.ipynb #140
 @patch
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume this run."

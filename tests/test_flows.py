@@ -137,6 +137,35 @@ def test_x_dependent_flag(name):
     else: assert l.std() > 0
 
 
+# ---- Logit: the same properties on its domain, the unit cube --------------------------------------------
+@pytest.mark.parametrize('d', DIMS)
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-5), (F64, 1e-10)])
+def test_logit_on_the_cube(d, dtype, tol):
+    t = Logit(d, alpha=0.05)
+    x = torch.rand(256, d, generator=torch.Generator().manual_seed(d), dtype=F64).to(dtype)
+    x[0] = 0.; x[1] = 1.                                              # the cube's corners are inside its domain
+    z, l = t(x)
+    x2, li = t.inverse(z)
+    assert z.shape == (256, d) and torch.isfinite(z).all() and torch.isfinite(l).all()
+    assert (x2 - x).abs().max() <= tol and (li + l).abs().max() <= tol * 100
+    if dtype == F64:
+        for v in x[:4]:
+            J = torch.autograd.functional.jacobian(lambda u: t(u[None])[0][0], v)
+            torch.testing.assert_close(t(v[None])[1][0], torch.linalg.slogdet(J)[1], rtol=1e-9, atol=1e-9)
+    xg = x.clone().requires_grad_()
+    (t(xg)[0].pow(2).sum() - t(xg)[1].sum()).backward()
+    assert torch.isfinite(xg.grad).all() and t.x_dependent
+
+
+def test_logit_off_its_domain_is_zero_density_with_finite_gradients():
+    flow = Flow([Logit(2), *Flow.realnvp(2, layers=2, hidden=8, seed=0).transform])
+    x = torch.tensor([[.5, .5], [1.5, .5], [-.2, .3]], requires_grad=True)
+    lp = flow.log_prob(x)
+    assert torch.isfinite(lp[0]) and (lp[1:] == -math.inf).all()
+    lp[0].backward()
+    assert torch.isfinite(x.grad).all()
+
+
 # ---- the spline ------------------------------------------------------------------------------------------
 K, B = 6, 3.
 
@@ -374,6 +403,33 @@ def test_path_gradient_has_no_variance_at_the_target():
     for p in frozen.parameters(): p.requires_grad_(False)
     st = gradient_variance(f, lambda x: frozen.log_prob(x), batch_size=128, n_batches=8)
     assert st['path'].variance < 1e-8 * st['standard'].variance and st['path'].mean_norm < 1e-5
+    assert st['standard'].variance > 1e-4
+
+
+def gaussian_sample(n, g):
+    "Draws of `gaussian_log_p`'s Gaussian from the generator g."
+    return torch.tensor([1., -1.]) + torch.randn(n, 2, generator=g) @ torch.linalg.cholesky(torch.tensor([[1., .6], [.6, 1.]])).T
+
+
+@pytest.mark.parametrize('name', PRESETS)
+def test_likelihood_estimators_agree_in_value_and_mean(name):
+    "The path gradient of maximum likelihood has the likelihood gradient's mean, for every preset."
+    f = flow_of(name)
+    x = gaussian_sample(256, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(nll_loss(f, x, 'path', gaussian_log_p), nll_loss(f, x), rtol=1e-5, atol=1e-5)
+    st = gradient_variance(f, gaussian_log_p, batch_size=256, n_batches=48, seed=0, sample=gaussian_sample)
+    diff = float((st['standard'].mean - st['path'].mean).norm())
+    se = math.sqrt(st['standard'].variance / 48) + math.sqrt(st['path'].variance / 48)
+    assert diff < 4 * se, (diff, se)
+
+
+@pytest.mark.parametrize('name', PRESETS)
+def test_likelihood_path_gradient_is_zero_at_the_target(name):
+    "When q = p, the likelihood's path gradient is zero for every draw (to rounding); the standard one is not."
+    f = flow_of(name, dtype=torch.float64)
+    frozen = copy.deepcopy(f).requires_grad_(False)
+    st = gradient_variance(f, frozen.log_prob, batch_size=128, n_batches=8, sample=lambda n, g: frozen.sample(n, seed=g))
+    assert st['path'].variance < 1e-12 * st['standard'].variance and st['path'].mean_norm < 1e-7
     assert st['standard'].variance > 1e-4
 
 

@@ -88,6 +88,7 @@ def test_parameters_are_views_of_the_flat_buffer():
 # ---- objectives and targets -----------------------------------------------------------------------------
 OBJECTIVE_RUNS = {
     'nll': lambda: trainer(),
+    'nll_path': lambda: trainer(objective='nll_path'),
     'rkl': lambda: trainer(target='8gaussians', objective='rkl'),
     'rkl_path': lambda: trainer(target='8gaussians', objective='rkl_path'),
     'ssm': lambda: trainer(Flow.realnvp(2, layers=4, hidden=32, activation='silu'), objective='ssm', lr=1e-3),
@@ -325,6 +326,9 @@ def test_cuda_graph_catches_a_nan():
     (dict(objective='cfm'), 'flow matching trains a ContinuousFlow'),
     (dict(flow=ContinuousFlow(2), objective='nll'), "a ContinuousFlow is trained by objective='cfm'"),
     (dict(flow=Flow.realnvp(3)), 'target: its points are 2-D, but the flow is 3-D'),
+    (dict(target='checkerboard', objective='nll_path'), 'path gradients need a smooth one'),
+    (dict(target=torch.randn(50, 2), objective='nll_path'), "objective='nll_path' needs the target's log-density"),
+    (dict(target=lambda x: -(x ** 2).sum(-1), objective='nll_path'), "objective='nll_path' needs samples of the target"),
 ])
 def test_bad_configurations_name_the_argument(kw, match):
     with pytest.raises(ValueError, match=match.replace('(', r'\(').replace(')', r'\)')):
