@@ -354,7 +354,8 @@ async def _flow_train_in_chunks(self:FlowPanel,
             self._message(f'trained {done} of {n} steps' + (' (Stop ends training after this chunk)' if done < n else ''))
             self._sync()
             await asyncio.sleep(0.02)                 # the kernel handles a Stop click or a control change here
-        self._message(f'stopped after {done} of {n} steps', 'ok') if done < n else self._message()
+        if done < n: self._message(f'stopped after {done} of {n} steps', 'ok')
+        else: self._message()
 
 FlowPanel._on_train, FlowPanel._train_in_chunks = _flow_on_train, _flow_train_in_chunks
 FlowPanel.training = property(lambda self: self._task is not None and not self._task.done(), doc="Whether a Train click is still running.")
