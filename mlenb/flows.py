@@ -777,12 +777,14 @@ ESTIMATORS = ('standard', 'path')
 def _path_gradient(
     y:Tensor,            # points that depend on the parameters (the sample path), (N, D)
     integrand:Callable,  # (N, D) -> (N,), evaluated with its parameters held fixed
-)->Tensor:               # a zero-valued scalar
-    "Zero, with the gradient of mean(integrand(y)) through the path y alone: the parameters inside `integrand` held fixed."
+)->tuple[Tensor, Tensor]: # integrand(y), detached (N,); a zero-valued scalar carrying the path gradient
+    "The integrand at y, and a zero whose gradient is mean(integrand(y))'s through the path y alone (parameters held fixed)."
     y0 = y.detach().requires_grad_()
-    with torch.enable_grad(): g, = torch.autograd.grad(integrand(y0).sum(), y0)
+    with torch.enable_grad():
+        v = integrand(y0)
+        g, = torch.autograd.grad(v.sum(), y0)
     s = (g * y).sum(-1)
-    return (s - s.detach()).mean()
+    return v.detach(), (s - s.detach()).mean()
 
 def reverse_kl_loss(
     flow:Flow,                          # the model
@@ -795,10 +797,11 @@ def reverse_kl_loss(
     "Reverse KL from reparameterised draws, with the standard or the path gradient."
     check_choice('estimator', estimator, ESTIMATORS)
     if z is None: z = flow._base_sample(check_int('n', n, low=1), seed)
-    x, lq = flow._push(z)
-    kl = (lq - log_p(x)).mean()
-    if estimator == 'standard': return kl
-    return kl.detach() + _path_gradient(x, lambda v: flow._log_prob(v) - log_p(v))
+    if estimator == 'standard':
+        x, lq = flow._push(z)
+        return (lq - log_p(x)).mean()
+    gap, path = _path_gradient(flow.transform.inverse(z)[0], lambda x: flow._log_prob(x) - log_p(x))
+    return gap.mean() + path
 
 # %% ../nbs/03_flows.ipynb #86
 def nll_loss(
@@ -814,7 +817,7 @@ def nll_loss(
     def gap(v):   # log-density of the data pushed to the base, minus the base's: zero everywhere once q = p
         xb, li = flow.transform.inverse(v)
         return log_p(xb) + li - flow._base_log_prob(v)
-    return -(flow._base_log_prob(z) + l).mean().detach() + _path_gradient(z, gap)
+    return -(flow._base_log_prob(z) + l).mean().detach() + _path_gradient(z, gap)[1]
 
 # %% ../nbs/03_flows.ipynb #90
 class GradientStats(NamedTuple):
