@@ -66,6 +66,8 @@ def test_em_tab_steps_and_the_page_shows_a_higher_log_likelihood(page):
 def test_em_errors_show_in_the_page(page):
     em = page.locator('.mlenb-em')
     em.get_by_role('button', name='M-step', exact=True).click()
+    # wait for the first M-step to be drawn: a click that lands while the kernel has the buttons disabled is dropped
+    page.wait_for_function("document.querySelector('.mlenb-em .mlenb-status').innerText.includes('(M)')", timeout=60_000)
     em.get_by_role('button', name='M-step', exact=True).click()          # a second M-step needs an E-step first
     page.wait_for_function("document.querySelector('.mlenb-em .mlenb-message').innerText.includes('failed')", timeout=60_000)
     em.get_by_role('button', name='Step', exact=True).click()            # the panel is still usable
