@@ -113,12 +113,14 @@ def test_decoding_tab_shows_one_row_per_rule(page):
     page.get_by_role('tab', name='Decoding').click()
     dec = page.locator('.mlenb-decoding')
     dec.locator('table.mlenb-rules').wait_for(timeout=60_000)
-    rules = dec.locator('select[multiple]').evaluate("s => Array.from(s.selectedOptions).map(o => o.value)")
+    select = dec.locator('select[multiple]')
+    rules = select.evaluate("s => Array.from(s.selectedOptions).map(o => o.value)") + ['top_k']
+    select.select_option(rules)                            # one more rule than the table built at start shows
+    rules = select.evaluate("s => Array.from(s.selectedOptions).map(o => o.value)")   # in the list's order, as the table has them
     dec.get_by_role('button', name='Run', exact=True).click()
-    page.wait_for_timeout(500)
-    page.wait_for_function("document.querySelector('.mlenb-decoding .mlenb-status').innerText.includes('rules in')", timeout=120_000)
+    page.wait_for_function(f"document.querySelector('.mlenb-decoding .mlenb-status').innerText.includes('{len(rules)} rules in')", timeout=120_000)
     rows = dec.locator('table.mlenb-rules tr')
-    assert rows.count() == 1 + len(rules) >= 4
+    assert rows.count() == 1 + len(rules) >= 5
     first = [rows.nth(i).locator('td').first.inner_text() for i in range(1, rows.count())]
     assert first == list(rules)
     assert dec.locator('.js-plotly-plot g.trace.bars .point path').count() > 0   # the next-token bars are drawn
