@@ -924,17 +924,26 @@ def analyze_prompt(
     support_mass:float=0.999,
     max_support:int=1000,
     device='cpu',
+    callback:Callable|None=None,   # callback(i, n, part) before each of the n parts (the exact support, each rule, the samples)
 )->dict:                           # rules, next_token, samples, truth
     "Everything about one input: each rule's output and scores, the next-token distribution and cuts, samples."
     specs = [_rule_spec(r) for r in rules]
-    truth = _Truth(true_lm, prompt, utility, device, support_mass, max_support) if true_lm is not None else None
+    parts = (['the exact support'] if true_lm is not None else []) + [f'rule {name}' for name, _, _ in specs] + [f'{num_samples} samples']
+    todo = iter(enumerate(parts))
+    def report():
+        i, part = next(todo)
+        if callback: callback(i, len(parts), part)
+    truth = None
+    if true_lm is not None: report(); truth = _Truth(true_lm, prompt, utility, device, support_mass, max_support)
     out = []
     for name, kind, knobs in specs:
+        report()
         d = decode(lm, dict(name=name, rule=kind, **knobs), prompt, seed=seed, max_new_tokens=max_new_tokens)
         r = _row(name, 0, lm, prompt, d, truth, true_lm)
         out.append(dict(r, kind=kind, knobs=knobs, ids=d.best, decoded=d.as_dict()))
     if next_token_knobs is None:
         next_token_knobs = next((dict(k) for _, kind, k in specs if kind == 'sample'), {})
+    report()
     s = sample(lm, prompt, num_samples, max_new_tokens, seed)
     samples = dict(texts=s.texts, model_logprobs=s.logprobs.tolist(), finished=s.finished)
     if true_lm is not None:

@@ -463,7 +463,8 @@ def _dec_run(self:DecodingPanel):
     prompt = self.inputs[self.source.value]
     t0 = time.perf_counter()
     self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
-                                   num_samples=200, next_token_knobs=self._knobs(), device=self.device.value)
+                                   num_samples=200, next_token_knobs=self._knobs(), device=self.device.value,
+                                   callback=lambda i, n, part: self._message(f'{i + 1} of {n}: {part}…'))   # sent to the page as it runs
     self.prefix = []
     head = ['rule', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
