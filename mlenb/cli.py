@@ -57,35 +57,39 @@ def _em_parser(sub):
     return p
 
 # %% ../nbs/08_cli.ipynb #8
-def _flow_and_target(args, layers:int)->tuple:
-    "The flow `mlenb flow` trains, its target, and the Trainer's extra arguments: a toy, or the digits dequantised."
+_FLOW_DEFAULTS = {'toy': dict(layers=8, batch_size=512, schedule='constant'),
+                 'digits': dict(layers=4, batch_size=256, schedule='cosine')}   # digits: the recipe measured in tests/test_flows_train.py
+
+def _flow_and_target(args)->tuple:
+    "What `mlenb flow` trains: the flow, its training target, the held-out digits (None for a toy), and extra Trainer arguments."
     from mlenb.data import toy, digits
     from mlenb.flows import Flow, Logit, checkerboard
-    torch.manual_seed(args.seed)
-    if args.target != 'digits': return getattr(Flow, args.flow)(2, layers=layers, hidden=args.hidden), toy(args.target), {}
+    make = getattr(Flow, args.flow)
+    if args.target != 'digits': return make(2, layers=args.layers, hidden=args.hidden, seed=args.seed), toy(args.target), None, {}
     if args.objective != 'nll': raise ValueError(f"--objective {args.objective}: the digits are data without a density; use nll")
     X, _ = digits()
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(args.seed))
-    kw = {'maf': {}, 'realnvp': {'mask': checkerboard(8, 8)}, 'nsf': {'mask': checkerboard(8, 8), 'bins': 8}}[args.flow]   # the recipe measured in tests/test_flows_train.py
-    flow = Flow([Logit(64), *getattr(Flow, args.flow)(64, layers=layers, hidden=args.hidden, **kw).transform])
-    return flow, (X[perm[:1500]], X[perm[1500:]]), {'dequantize': 17}
+    kw = {'maf': {}, 'realnvp': {'mask': checkerboard(8, 8)}, 'nsf': {'mask': checkerboard(8, 8), 'bins': 8}}[args.flow]
+    flow = Flow([Logit(64), *make(64, layers=args.layers, hidden=args.hidden, seed=args.seed, **kw).transform])
+    return flow, X[perm[:1500]], X[perm[1500:]], {'dequantize': 17}
 
 def run_flow(args)->dict:
     "Train a flow on a toy density or the digits as `mlenb flow` asks; report test NLL (or bits per dimension) and speed."
     from mlenb.flows import Trainer, bits_per_dim
     if args.steps < 0: raise ValueError(f"--steps {args.steps}: expected an integer >= 0")
-    layers = args.layers or (4 if args.target == 'digits' else 8)
-    flow, target, kw = _flow_and_target(args, layers)
-    tr = Trainer(flow, target[0] if kw else target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+    for k, v in _FLOW_DEFAULTS['digits' if args.target == 'digits' else 'toy'].items():
+        if getattr(args, k) is None: setattr(args, k, v)
+    flow, target, test, kw = _flow_and_target(args)
+    tr = Trainer(flow, target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, schedule=args.schedule, seed=args.seed,
                  device=args.device, eval_every=max(1, args.steps // 20), grid_every=0, progress=not args.quiet, **kw)
     t0 = time.perf_counter()
     tr.fit(args.steps)
     seconds = time.perf_counter() - t0
-    info = dict(target=args.target, flow=args.flow, layers=layers, hidden=args.hidden,
-                objective=args.objective, steps=tr.step_count, device=str(tr.device),
+    info = dict(target=args.target, flow=args.flow, layers=args.layers, hidden=args.hidden, batch_size=args.batch_size,
+                schedule=args.schedule, objective=args.objective, steps=tr.step_count, device=str(tr.device),
                 steps_per_s=tr.step_count / seconds if seconds > 0 else math.nan, seconds=seconds)
-    if kw:   # digits: the held-out images, in bits per dimension (uniform dequantisation, 8 noise draws)
-        bits = bits_per_dim(tr.flow, target[1].to(tr.device), 17, samples=8, seed=args.seed)
+    if test is not None:   # digits: the held-out images, in bits per dimension (uniform dequantisation, 8 noise draws)
+        bits = bits_per_dim(tr.flow, test.to(tr.device), 17, samples=8, seed=args.seed)
         return _finite(dict(info, test_bits_per_dim=bits, test_nll=bits * 64 * math.log(2), entropy=math.nan, kl=math.nan))
     x = target.sample(50_000, seed=args.seed + 1_000_003, device=tr.device)        # held out: neither training nor validation
     with torch.no_grad(): nll = -float(tr.flow.log_prob(x.to(tr.flow.dtype)).double().mean())
@@ -105,7 +109,8 @@ def _flow_parser(sub):
     p.add_argument('--objective', default='nll', choices=['nll', 'nll_path', 'rkl', 'rkl_path', 'ssm', 'dsm'])
     p.add_argument('--steps', type=int, default=2000)
     p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--batch-size', type=int, default=512)
+    p.add_argument('--batch-size', type=int, default=None, help='points per step (default: 512, or 256 for the digits)')
+    p.add_argument('--schedule', default=None, choices=['constant', 'cosine'], help='learning rate schedule (default: constant, or cosine for the digits)')
     p.set_defaults(run=run_flow, show=_show_flow)
     return p
 

@@ -763,12 +763,12 @@ def nsf(cls:Flow,
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
     SplineMap(bins, bound)   # checks bins and bound
-    masks = _masks(dim, mask, layers)
+    if autoregressive and mask is not None: raise ValueError("mask: autoregressive layers take no coupling mask; pass one or the other")
     with _seeded(seed):
         if autoregressive:
             orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
             ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound) for i in range(layers)]
-        else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound) for m in masks]
+        else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound) for m in _masks(dim, mask, layers)]
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
 
 # %% ../nbs/03_flows.ipynb #84

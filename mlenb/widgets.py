@@ -256,9 +256,8 @@ def _flow_reset(self:FlowPanel):
     if self.training: self._task.cancel()               # a control changed mid-training: that run is over
     self.play.playing, self.last_error = False, None
     self._message()
-    torch.manual_seed(self.seed.value)                  # the flow's initial weights
     make = getattr(Flow, self.architecture.value)
-    flow = make(2, layers=self.layers.value, hidden=self.hidden.value, **FLOW_PANEL_OPTIONS.get(self.architecture.value, {}))
+    flow = make(2, layers=self.layers.value, hidden=self.hidden.value, seed=self.seed.value, **FLOW_PANEL_OPTIONS.get(self.architecture.value, {}))
     if self.target.value == 'your target': target, bounds, grid = self.user_target[0], self.user_target[1], None
     else:
         t = toy(self.target.value)

@@ -47,10 +47,11 @@ def test_unknown_choice_is_argparse_error():
 
 @pytest.mark.parametrize('flow', ['nsf', 'realnvp', 'maf'])
 def test_flow_on_the_digits_reports_bits_per_dimension(flow):
-    r = run('flow', '--target', 'digits', '--flow', flow, '--steps', '30', '--hidden', '16', '--layers', '2', '--json', '--quiet')
+    r = run('flow', '--target', 'digits', '--flow', flow, '--steps', '100', '--hidden', '16', '--layers', '2', '--json', '--quiet')
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out['target'] == 'digits' and out['layers'] == 2 and out['steps'] == 30
+    assert out['target'] == 'digits' and out['layers'] == 2 and out['steps'] == 100
+    assert out['batch_size'] == 256 and out['schedule'] == 'cosine'                # the measured recipe's defaults
     assert 1.5 < out['test_bits_per_dim'] < np.log2(17)            # below uniform noise on 17 grey levels
     assert abs(out['test_nll'] - out['test_bits_per_dim'] * 64 * np.log(2)) < 1e-9 and out['kl'] is None
 

@@ -83,6 +83,16 @@ def test_flow_panel_trains_every_architecture(arch):
         assert np.isfinite(y[~np.isnan(y)]).all() and (~np.isnan(y)).sum() > 0
 
 
+def test_flow_panel_seeds_its_flow_and_leaves_the_global_generator_alone():
+    state = torch.random.get_rng_state()
+    a, b = FlowPanel(layers=2, hidden=16, seed=3), FlowPanel(layers=2, hidden=16, seed=3)
+    b.reset_button.click()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(u, v) for u, v in zip(a.trainer.flow.state_dict().values(), b.trainer.flow.state_dict().values()))
+    b.seed.value = 4                                              # a new seed: other initial weights
+    assert not all(torch.equal(u, v) for u, v in zip(a.trainer.flow.state_dict().values(), b.trainer.flow.state_dict().values()))
+
+
 def test_flow_panel_user_target_and_play():
     log_p = lambda x: -0.5 * ((x - 1.) ** 2).sum(-1) * 4            # an unnormalised Gaussian
     p = FlowPanel(target='your target', log_prob=log_p, bounds=((-2., 4.), (-2., 4.)), objective='rkl', layers=2, hidden=16, steps=20)
