@@ -3,11 +3,14 @@ SHELL := bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch first, pinned: a bare `torch` requirement pulls a multi-GB CUDA build. A GPU user picks
-# another build, e.g. `make test TORCH=torch==2.13.0 TORCH_PIP_ARGS="--index-url <your wheel index>"`.
+# torch first, pinned, so that nothing else resolves it. Which build pip takes depends on where it looks: from
+# PyPI on Linux, the CUDA build (several GB); a local wheel of the CPU build where one is on pip's path. Pick one:
+# `make test TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"` (or .../whl/cu128 for CUDA 12.8).
 TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.app-installed
 
 
 .PHONY: setup chromium test test-fast check-sync export clean-nbs readme lab demo docs bench clean
@@ -20,24 +23,35 @@ chromium:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
 
-$(STAMP): settings.ini setup.py pyproject.toml
+# What the panels need: torch, the package, Voila and JupyterLab (`make demo`, `make lab`).
+$(APP_STAMP): settings.ini setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(PIP) "$(TORCH)" $(TORCH_PIP_ARGS)
+	$(PIP) -e ".[app]"
+	touch $@
+
+# Everything the tests need besides Chromium: the oracles, nbdev, Playwright.
+$(STAMP): $(APP_STAMP)
+	$(PIP) -e ".[dev,app]"
 	touch $@
 
 # Small tensors run fastest on one thread, and nbdev_test runs two notebooks at once on 2 cores.
 test test-fast: export OMP_NUM_THREADS := 1
 
+# pytest on both cores: tests go one by one to two workers (a busy machine then still gives us two shares of its
+# CPU), except the browser tests, which share one served page and so run in order in one worker. The slowest tests
+# are listed at the end, to see what a busy machine stretches.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --durations=15
+
 # Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
 test: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 # Notebook tests and pytest without the slow cells and marks.
 test-fast: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # mlenb/ and README.md are generated, notebooks committed clean: regenerating changes nothing.
 check-sync: setup
@@ -52,12 +66,12 @@ clean-nbs: setup
 readme: setup
 	$(BIN)/python scripts/readme.py
 
-lab: setup
+lab: $(APP_STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) nbs
 
-# The panels as a Voila app on 127.0.0.1 (Ctrl-C stops it). PORT=... picks another port.
+# The panels as a Voila app on 127.0.0.1 (Ctrl-C stops it). PORT=... picks another port. Needs neither Chromium nor the dev stack.
 PORT ?= 8866
-demo: setup
+demo: $(APP_STAMP)
 	$(BIN)/mlenb app --port $(PORT)
 
 # Every notebook to HTML with nbconvert (quarto cannot be installed here; _quarto.yml stays valid).
@@ -67,7 +81,7 @@ docs: setup
 
 # The benchmarks against the peers (installed here, not for the tests), one thread, ratios in one run.
 bench: setup
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	$(PIP) -e ".[dev,app,bench]"
 	for f in bench/*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$f $(BENCH_ARGS) || exit 1; done
 
 clean:

@@ -28,7 +28,7 @@ setuptools.setup(
                 ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'], packages=setuptools.find_packages(include=['mlenb', 'mlenb.*']),
     include_package_data=True, install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'hf': ['transformers>=4.40'], 'bench': shlex.split(cfg.get('bench_requirements', ''))},
+    extras_require={'dev': dev_requirements, 'app': shlex.split(cfg.get('app_requirements', '')), 'hf': ['transformers>=4.40'], 'bench': shlex.split(cfg.get('bench_requirements', ''))},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False, entry_points={'console_scripts': console_scripts, 'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},

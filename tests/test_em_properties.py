@@ -205,7 +205,7 @@ def test_state_dict_roundtrip(X, tmp_path):
     torch.testing.assert_close(pick.predict_proba(X), gm.predict_proba(X))
     with pytest.raises(ValueError, match='no data to step on'): pick.step()
     warm = GaussianMixture(K, covariance_type='diag', warm_start=True, max_iter=3, progress=False).load_state_dict(gm.state_dict())
-    assert warm.fit(X).score(X) >= gm.score(X) - 1e-6
+    assert warm.fit(X).score(X) >= gm.score(X) - 32 * 2**-24 * abs(gm.score(X))   # EM never goes down, up to float32 rounding of a mean
 
 def test_sample_matches_the_model(X):
     gm = GaussianMixture(K, covariance_type='tied', random_state=0, **f64).fit(X)
@@ -222,10 +222,11 @@ def test_same_seed_same_fit(X, device):
     assert torch.equal(a.means_, b.means_)
 
 def test_float32_close_to_float64(X):
-    a = GaussianMixture(K, random_state=0, progress=False).fit(X)
-    b = GaussianMixture(K, random_state=0, **f64).fit(X)
+    "Both run to convergence (tol 1e-8), so no stopping rule can end them at different iterations on another CPU."
+    a = GaussianMixture(K, random_state=0, progress=False, tol=1e-8, max_iter=1000).fit(X)
+    b = GaussianMixture(K, random_state=0, tol=1e-8, max_iter=1000, **f64).fit(X)
     assert a.means_.dtype == torch.float32 and a.predict_proba(X).dtype == torch.float32
-    assert abs(a.score(X) - b.score(X)) < 1e-4
+    assert abs(a.score(X) - b.score(X)) < 1e-4     # at the optimum the score is flat: what is left is float32 rounding, ~1e-6
 
 @pytest.mark.parametrize('ct', COVARIANCE_TYPES)
 def test_float32_with_duplicates_far_from_the_centre(ct, device):

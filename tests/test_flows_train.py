@@ -60,19 +60,35 @@ def test_same_seed_same_run_other_seed_other_run():
     assert torch.equal(params(a), params(b)) and not torch.equal(params(a), params(c))
 
 
-def test_flat_buffer_adam_equals_torch_adam():
-    "The trainer's one-buffer optimiser takes exactly the steps of torch.optim.Adam on the separate parameters."
-    tr = trainer(lr=1e-2)
+def adam_replay(tr, steps, **adam):
+    "Train a copy of `tr`'s flow with torch.optim.Adam's per-tensor loop on the batches `tr` draws in `steps` steps."
     ref = copy.deepcopy(tr.flow)
     batches, draw = [], tr._next_batch
     tr._next_batch = lambda: batches.append(draw()) or batches[-1]
-    tr.step(6)
-    opt = torch.optim.Adam(ref.parameters(), lr=1e-2, fused=True)
+    tr.step(steps)
+    opt = torch.optim.Adam(ref.parameters(), foreach=False, fused=False, **adam)
     for (x,) in batches:
         loss = -ref.log_prob(x).mean()
         opt.zero_grad(); loss.backward(); opt.step()
+    return ref
+
+
+def test_flat_buffer_adam_equals_torch_adam():
+    """The trainer's one-buffer fused optimiser takes the steps of torch.optim.Adam on the separate parameters.
+
+    Compared in float64. Adam divides by sqrt(v) + eps (1e-8), so rounding noise d in a gradient near zero moves a
+    step by up to lr * d / eps. In float32, d is about 1e-8 (one ulp of the terms summed), so one step may differ
+    by ~lr from one CPU to another (fused kernels and BLAS blocking round differently). In float64, d < 1e-13
+    (2**-52 times the few hundred terms of each gradient), so 6 steps differ by < 6 * lr * 1e-13 / 1e-8 = 6e-7,
+    while a wrong step (a missed bias correction, another rate, a stale gradient) differs by about lr = 1e-2."""
+    atol = 6 * 1e-2 * 1e-13 / 1e-8
+    tr = trainer(small_nsf().double(), lr=1e-2)
+    ref = adam_replay(tr, 6, lr=1e-2)
     for (k, p), q in zip(ref.named_parameters(), tr.flow.parameters()):
-        torch.testing.assert_close(q.detach(), p.detach(), rtol=1e-5, atol=1e-6, msg=k)
+        torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=atol, msg=k)
+    tr = trainer(small_nsf().double(), lr=1e-2)                     # the comparison can fail: a 1% larger step
+    off = adam_replay(tr, 6, lr=1.01e-2)
+    assert max((q - p).abs().max().item() for p, q in zip(off.parameters(), tr.flow.parameters())) > 100 * atol
 
 
 def test_parameters_are_views_of_the_flat_buffer():
@@ -284,18 +300,21 @@ def test_cuda_graph_is_a_noop_off_cuda():
 @pytest.mark.parametrize('arch', ['realnvp', 'nsf'])
 @pytest.mark.parametrize('objective', ['nll', 'cfm'])
 def test_cuda_graph_matches_eager(arch, objective):
-    "The captured step trains the same model as the eager one, from the same seed."
+    """The captured step trains the same model as the eager one, from the same seed.
+
+    In float64, as in `test_flat_buffer_adam_equals_torch_adam`: 62 Adam steps at lr 1e-3 differ by at most
+    62 * 1e-3 * 1e-13 / 1e-8 = 6.2e-7 from rounding, where float32 could differ by ~lr in a near-zero gradient's step."""
     def make(graph):
         torch.manual_seed(0)
         f = ContinuousFlow(2, hidden=32, steps=4) if objective == 'cfm' else (Flow.realnvp(2, 4, 32) if arch == 'realnvp' else Flow.nsf(2, 4, 32))
-        return Trainer(f, 'moons', objective=objective, batch_size=512, device='cuda', val_size=500, grid_every=0, progress=False, cuda_graph=graph)
+        return Trainer(f.double(), 'moons', objective=objective, batch_size=512, device='cuda', val_size=500, grid_every=0, progress=False, cuda_graph=graph)
     eager, graph = make(False), make(True)
     assert graph.cuda_graph and not eager.cuda_graph
     for n in (2, 30, 30):                                             # warm-up inside the first call, then replays
         se, sg = eager.step(n), graph.step(n)
         assert se.step == sg.step
-        assert math.isclose(se.loss, sg.loss, rel_tol=1e-3, abs_tol=1e-3)
-    torch.testing.assert_close(params(graph), params(eager), rtol=1e-3, atol=1e-3)
+        assert math.isclose(se.loss, sg.loss, rel_tol=1e-9, abs_tol=1e-9)
+    torch.testing.assert_close(params(graph), params(eager), rtol=0, atol=62 * 1e-3 * 1e-13 / 1e-8)
     graph.set_lr(1e-4)                                                # re-captures
     assert graph.step(5).lr == 1e-4
 
