@@ -4,27 +4,130 @@
 
 # %% ../nbs/08_cli.ipynb #3
 from __future__ import annotations
-import argparse, json, math, sys, time
+import argparse, contextlib, json, math, os, signal, socket, sys, time, warnings
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DECODE_MODELS', 'run_em', 'run_flow', 'run_decode', 'parser', 'main']
+__all__ = ['DECODE_MODELS', 'UsageError', 'exit_status', 'error_line', 'to_json', 'available_memory', 'check_memory', 'Interrupt',
+           'run_em', 'run_flow', 'run_decode', 'int_in', 'parser', 'main']
 
-# %% ../nbs/08_cli.ipynb #5
+# %% ../nbs/08_cli.ipynb #6
+class UsageError(Exception):
+    "A bad command line: argparse's message and the (sub)command it concerns."
+    def __init__(self, prog:str, message:str): super().__init__(message); self.prog = prog
+
+class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` that raises `UsageError` instead of printing its usage and exiting."
+    def error(self, message): raise UsageError(self.prog, message)
+
+# %% ../nbs/08_cli.ipynb #7
+def exit_status(e:BaseException)->int|None:
+    "Exit status for an error a user can cause: 2 bad command line or input, 1 the run failed; None: a bug."
+    if isinstance(e, UsageError): return 2
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError, ImportError)) or type(e).__module__.startswith('mlenb.'): return 1
+    if isinstance(e, (ValueError, TypeError, OSError, OverflowError, EOFError)): return 2
+    return None
+
+def error_line(e:BaseException)->str:
+    "The error's message as one line (a file error names the file; an empty MemoryError says what it is)."
+    if isinstance(e, OSError) and e.strerror: msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else: msg = str(e) or ('out of memory' if isinstance(e, MemoryError) else type(e).__name__)
+    return ' '.join(msg.split())
+
+# %% ../nbs/08_cli.ipynb #10
+def _finite(v):
+    "JSON-safe: non-finite floats become None, recursively."
+    if isinstance(v, (float, np.floating)): return float(v) if math.isfinite(v) else None
+    if isinstance(v, dict): return {k: _finite(o) for k, o in v.items()}
+    if isinstance(v, (list, tuple)): return [_finite(o) for o in v]
+    return v
+
+def to_json(v)->str:
+    "`v` as strict JSON (RFC 8259): NaN and infinities become null."
+    return json.dumps(_finite(v), allow_nan=False)
+
+# %% ../nbs/08_cli.ipynb #13
+def available_memory(device='cpu')->int:
+    "Bytes still free: on the host (MemAvailable), or on a CUDA device."
+    from mlenb.core import resolve_device
+    dev = resolve_device(device)
+    if dev.type == 'cuda': return torch.cuda.mem_get_info(dev)[0]
+    try:
+        with open('/proc/meminfo') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('MemAvailable:'))
+    except (OSError, StopIteration, ValueError, IndexError): pass
+    try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (ValueError, OSError, AttributeError): return 2 ** 62   # unknown: no bound
+
+# %% ../nbs/08_cli.ipynb #14
+def _size(b:float)->str:
+    for unit in ('bytes', 'KB', 'MB', 'GB'):
+        if b < 1000: return f"{b:.3g} {unit}"
+        b /= 1000
+    return f"{b:.3g} TB"
+
+def check_memory(need:dict, device='cpu')->int:
+    "Refuse (ValueError) a run whose bytes, `{argument: bytes}`, exceed the free memory; return the total."
+    from mlenb.core import resolve_device
+    total, have = sum(need.values()), available_memory('cpu')
+    if resolve_device(device).type == 'cuda': have = min(have, available_memory(device))
+    if total > have: raise ValueError(f"{max(need, key=need.get)}: the run needs about {_size(total)} of memory, more than the {_size(have)} free")
+    return total
+
+# %% ../nbs/08_cli.ipynb #17
+class Interrupt:
+    "Within `with`: the first SIGINT only sets the flag that calling the object returns; the next raises KeyboardInterrupt."
+    requested = False
+    def __call__(self)->bool: return self.requested
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def __enter__(self):
+        self.requested = False
+        try: self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError: self._old = None   # not the main thread: Ctrl-C keeps its meaning
+        return self
+    def __exit__(self, *exc):
+        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+
+# %% ../nbs/08_cli.ipynb #20
+def _data_shape(spec:str, n:int)->tuple[int, int]:
+    "(rows, columns) of `--data` without loading it: a .npy file's header, a .csv file's first line and size."
+    known = {'blobs': (n, 2), 'blobs-aniso': (n, 2), 'iris': (150, 4), 'digits': (1797, 64)}
+    if spec in known: return known[spec]
+    if not spec.endswith(('.npy', '.csv')): raise ValueError(f"--data {spec!r}: expected blobs, blobs-aniso, iris, digits, or a path ending in .npy or .csv")
+    try:
+        if spec.endswith('.npy'): s = np.load(spec, mmap_mode='r').shape; return (s[0] if s else 1), math.prod(s[1:])
+        with open(spec) as f: d = f.readline().count(',') + 1
+        return max(1, os.path.getsize(spec) // (2 * d)), d     # at least two characters a number
+    except (OSError, ValueError, EOFError) as e: raise ValueError(f"--data {spec!r}: cannot read it: {error_line(e)}") from None
+
 def _load_data(spec:str, n:int, k:int, seed:int):
     "Data for `--data`: blobs, blobs-aniso, iris, digits, or a .npy/.csv file of shape (N, D)."
     from mlenb import data
     if spec in ('blobs', 'blobs-aniso'): return data.blobs(n, k, d=2, seed=seed, anisotropic=spec == 'blobs-aniso').X
     if spec == 'iris': return data.iris()[0]
     if spec == 'digits': return data.digits()[0]
-    if spec.endswith('.npy'): return torch.as_tensor(np.load(spec))
-    if spec.endswith('.csv'): return torch.as_tensor(np.loadtxt(spec, delimiter=',', ndmin=2))
-    raise ValueError(f"--data {spec!r}: expected blobs, blobs-aniso, iris, digits, or a path ending in .npy or .csv")
+    _data_shape(spec, n)
+    try: return torch.as_tensor(np.load(spec) if spec.endswith('.npy') else np.loadtxt(spec, delimiter=',', ndmin=2))
+    except (OSError, ValueError, TypeError, EOFError) as e: raise ValueError(f"--data {spec!r}: cannot read it: {error_line(e)}") from None
 
-# %% ../nbs/08_cli.ipynb #6
-def run_em(args)->dict:
-    "Fit a Gaussian mixture as `mlenb em` asks and return what it measured."
+# %% ../nbs/08_cli.ipynb #22
+def _em_memory(args)->dict:
+    "Bytes an `mlenb em` run may need, by the arguments that drive them."
+    from mlenb.em import GaussianMixture, n_second_moments
+    n, d = _data_shape(args.data, args.n)
+    k, r, s = max(args.k, 1), max(args.n_init, 1), 4 if args.dtype == 'float32' else 8
+    shown = n * k <= GaussianMixture.display_size                  # responsibilities kept in the snapshots
+    data = n * (d * 24 + 8) + min((1 + d + n_second_moments(d, args.covariance_type)) * n, 2 ** 26) * s   # the data, copies, cached features
+    work = r * k * (min(n, 2 ** 16) * 4 + n * shown + 8 * (d * d + d + 1)) * s   # a chunk's logits, responsibilities, parameters
+    trace = max(args.max_iter, 0) * (k * (d * d + d + 1) * s + n * k * s * shown + 2048)
+    return {('--n %d' % args.n if args.data.startswith('blobs') else f'--data {args.data!r}'): data,
+            f"--k {args.k}" + (f" --n-init {args.n_init}" if r > 1 else ''): work, f"--max-iter {args.max_iter}": trace}
+
+# %% ../nbs/08_cli.ipynb #23
+def run_em(args, stop=lambda: False)->dict:
+    "Fit a Gaussian mixture as `mlenb em` asks and return what it measured; `stop()` true ends the fit after an iteration."
     from mlenb.em import GaussianMixture
     X = _load_data(args.data, args.n, args.k, args.seed)
     dtype = {'float32': torch.float32, 'float64': torch.float64}[args.dtype]
@@ -32,14 +135,14 @@ def run_em(args)->dict:
                          tol=args.tol, n_init=args.n_init, random_state=args.seed, device=args.device, dtype=dtype,
                          progress=not args.quiet)
     t0 = time.perf_counter()
-    gm.fit(X)
+    gm.fit(X, callback=lambda gm, snap: stop())
     seconds = time.perf_counter() - t0
     return dict(data=args.data, n_samples=int(X.shape[0]), n_features=int(X.shape[1]), n_components=args.k,
                 covariance_type=args.covariance_type, device=str(gm.device), loglik=gm.score(X), lower_bound=float(gm.lower_bound_),
-                n_iter=int(gm.n_iter_), converged=bool(gm.converged_), seconds=seconds,
+                n_iter=int(gm.n_iter_), converged=bool(gm.converged_), seconds=seconds, interrupted=stop(),
                 bic=float(gm.bic(X)), aic=float(gm.aic(X)), weights=[float(w) for w in gm.weights_])
 
-# %% ../nbs/08_cli.ipynb #7
+# %% ../nbs/08_cli.ipynb #24
 def _em_parser(sub):
     p = sub.add_parser('em', help='fit a Gaussian mixture by EM', description='Fit a Gaussian mixture by EM and report the log-likelihood.')
     p.add_argument('--data', default='blobs', help='blobs, blobs-aniso, iris, digits, or a .npy/.csv file (default: blobs)')
@@ -51,15 +154,26 @@ def _em_parser(sub):
     p.add_argument('--max-iter', type=int, default=100)
     p.add_argument('--tol', type=float, default=1e-3)
     p.add_argument('--dtype', default='float64', choices=['float32', 'float64'])
-    p.set_defaults(run=run_em, show=lambda r: f"EM on {r['data']} ({r['n_samples']} x {r['n_features']}), K={r['n_components']}, {r['covariance_type']}: "
+    p.set_defaults(run=run_em, memory=_em_memory, show=lambda r: f"EM on {r['data']} ({r['n_samples']} x {r['n_features']}), K={r['n_components']}, {r['covariance_type']}: "
                                               f"mean log-likelihood {r['loglik']:.6f} after {r['n_iter']} iterations "
                                               f"({'converged' if r['converged'] else 'not converged'}) in {r['seconds']:.3f} s; BIC {r['bic']:.1f}")
     return p
 
-# %% ../nbs/08_cli.ipynb #8
+# %% ../nbs/08_cli.ipynb #26
 _FLOW_DEFAULTS = {'toy': dict(layers=8, batch_size=512, schedule='constant'),
                  'digits': dict(layers=4, batch_size=256, schedule='cosine')}   # digits: the recipe measured in tests/test_flows_train.py
 
+def _flow_defaults(args):
+    "Fill the flow arguments left at None with the toy recipe or the digits' one."
+    for k, v in _FLOW_DEFAULTS['digits' if args.target == 'digits' else 'toy'].items():
+        if getattr(args, k) is None: setattr(args, k, v)
+    return args
+
+def _eval_every(steps:int)->int:
+    "Steps per snapshot: about 20 snapshots, at most 100 steps apart (a Ctrl-C waits for the current ones)."
+    return max(1, min(100, steps // 20))
+
+# %% ../nbs/08_cli.ipynb #27
 def _flow_and_target(args)->tuple:
     "What `mlenb flow` trains: the flow, its training target, the held-out digits (None for a toy), and extra Trainer arguments."
     from mlenb.data import toy, digits
@@ -73,30 +187,57 @@ def _flow_and_target(args)->tuple:
     flow = Flow([Logit(64), *make(64, layers=args.layers, hidden=args.hidden, seed=args.seed, **kw).transform])
     return flow, X[perm[:1500]], X[perm[1500:]], {'dequantize': 17}
 
-def run_flow(args)->dict:
+# %% ../nbs/08_cli.ipynb #28
+def _flow_memory(args)->dict:
+    "Bytes an `mlenb flow` run may need (float32), by the arguments that drive them."
+    _flow_defaults(args)
+    dim, h, L, b = 64 if args.target == 'digits' else 2, max(args.hidden, 1), max(args.layers, 1), max(args.batch_size, 1)
+    width = 4 * h + 50 * dim                                                # values per point and layer, generously
+    test = 2_400 if args.target == 'digits' else 50_000                      # held-out points scored at once
+    model = 40 * L * (2 * h * h + 50 * h * dim) + 8 * test * width          # parameters, gradients, Adam, saved states; the test
+    batch = 12 * b * L * width + 512 * b * dim                              # activations kept for backward; the pool of random draws
+    steps = max(args.steps, 0)
+    return {f'--hidden {args.hidden} --layers {args.layers}': model, f'--batch-size {args.batch_size}': batch,
+            f'--steps {args.steps}': -(-steps // _eval_every(steps)) * 4096}   # snapshots
+
+# %% ../nbs/08_cli.ipynb #29
+def _train(tr, steps:int, stop, bar:bool):
+    "`Trainer.fit`'s loop, a snapshot every `tr.eval_every` steps, that also ends when `stop()` is true (Ctrl-C)."
+    from mlenb.core import progress
+    every = tr.eval_every
+    chunks = progress([every] * (steps // every) + ([steps % every] if steps % every else []), enabled=bar, desc=f"{tr.objective} on {tr.target.name}")
+    try:
+        for n in chunks:
+            if stop(): break
+            snap = tr.step(n)
+            if bar: chunks.set_postfix(loss=f"{snap.loss:.4f}", kl=f"{snap.kl:.4f}")
+            if tr.stopped: break
+    finally:
+        if hasattr(chunks, 'close'): chunks.close()
+
+# %% ../nbs/08_cli.ipynb #30
+def run_flow(args, stop=lambda: False)->dict:
     "Train a flow on a toy density or the digits as `mlenb flow` asks; report test NLL (or bits per dimension) and speed."
     from mlenb.flows import Trainer, bits_per_dim
     if args.steps < 0: raise ValueError(f"--steps {args.steps}: expected an integer >= 0")
-    for k, v in _FLOW_DEFAULTS['digits' if args.target == 'digits' else 'toy'].items():
-        if getattr(args, k) is None: setattr(args, k, v)
-    flow, target, test, kw = _flow_and_target(args)
+    flow, target, test, kw = _flow_and_target(_flow_defaults(args))
     tr = Trainer(flow, target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, schedule=args.schedule, seed=args.seed,
-                 device=args.device, eval_every=max(1, args.steps // 20), grid_every=0, progress=not args.quiet, **kw)
+                 total_steps=args.steps or None, device=args.device, eval_every=_eval_every(args.steps), grid_every=0, progress=False, **kw)
     t0 = time.perf_counter()
-    tr.fit(args.steps)
+    _train(tr, args.steps, stop, not args.quiet)
     seconds = time.perf_counter() - t0
     info = dict(target=args.target, flow=args.flow, layers=args.layers, hidden=args.hidden, batch_size=args.batch_size,
                 schedule=args.schedule, objective=args.objective, steps=tr.step_count, device=str(tr.device),
-                steps_per_s=tr.step_count / seconds if seconds > 0 else math.nan, seconds=seconds)
+                steps_per_s=tr.step_count / seconds if seconds > 0 else math.nan, seconds=seconds, interrupted=stop())
     if test is not None:   # digits: the held-out images, in bits per dimension (uniform dequantisation, 8 noise draws)
         bits = bits_per_dim(tr.flow, test.to(tr.device), 17, samples=8, seed=args.seed)
-        return _finite(dict(info, test_bits_per_dim=bits, test_nll=bits * 64 * math.log(2), entropy=math.nan, kl=math.nan))
+        return dict(info, test_bits_per_dim=bits, test_nll=bits * 64 * math.log(2), entropy=math.nan, kl=math.nan)
     x = target.sample(50_000, seed=args.seed + 1_000_003, device=tr.device)        # held out: neither training nor validation
     with torch.no_grad(): nll = -float(tr.flow.log_prob(x.to(tr.flow.dtype)).double().mean())
     H = target.entropy()
-    return _finite(dict(info, test_nll=nll, entropy=H, kl=nll - H))
+    return dict(info, test_nll=nll, entropy=H, kl=nll - H)
 
-# %% ../nbs/08_cli.ipynb #9
+# %% ../nbs/08_cli.ipynb #31
 def _flow_parser(sub):
     from mlenb.data import TOY_NAMES
     p = sub.add_parser('flow', help='train a normalizing flow on a toy density or the digits',
@@ -111,91 +252,142 @@ def _flow_parser(sub):
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--batch-size', type=int, default=None, help='points per step (default: 512, or 256 for the digits)')
     p.add_argument('--schedule', default=None, choices=['constant', 'cosine'], help='learning rate schedule (default: constant, or cosine for the digits)')
-    p.set_defaults(run=run_flow, show=_show_flow)
+    p.set_defaults(run=run_flow, memory=_flow_memory, show=_show_flow)
     return p
 
-# %% ../nbs/08_cli.ipynb #10
 def _show_flow(r)->str:
     head = f"{r['flow']} on {r['target']}, {r['steps']} steps of {r['objective']}: "
     if r['target'] == 'digits': return head + f"test {r['test_bits_per_dim']:.4f} bits per dimension; {r['steps_per_s']:.0f} steps/s"
     return head + f"test NLL {r['test_nll']:.4f}, entropy {r['entropy']:.4f}, KL {r['kl']:.4f} nats; {r['steps_per_s']:.0f} steps/s"
 
-def _finite(v):
-    "JSON-safe: non-finite floats become None, recursively."
-    if isinstance(v, float): return v if math.isfinite(v) else None
-    if isinstance(v, dict): return {k: _finite(o) for k, o in v.items()}
-    if isinstance(v, (list, tuple)): return [_finite(o) for o in v]
-    return v
-
+# %% ../nbs/08_cli.ipynb #33
 DECODE_MODELS = ('toy-translation', 'noisy-toy-translation', 'random-bigram')
 
-def run_decode(args)->dict:
+def _decode_memory(args)->dict:
+    "Bytes an `mlenb decode` run may need: rows per rule and input, and one input's exact support and utilities."
+    return {f'--inputs {args.inputs}': max(args.inputs, 0) * (args.rules.count(',') + 2) * 8192 + 3 * 8 * 1000 ** 2}
+
+# %% ../nbs/08_cli.ipynb #34
+def run_decode(args, stop=lambda: False)->dict:
     "Compare decision rules on a known-P model as `mlenb decode` asks: a summary per rule and every output."
-    from mlenb.decoding import compare_rules, RULE_PRESETS
+    from mlenb.core import progress, resolve_device
+    from mlenb.decoding import compare_rules, RULE_PRESETS, _summary
     from mlenb.widgets import decoding_model
     rules = [r.strip() for r in args.rules.split(',') if r.strip()]
     for r in rules:
         if r not in RULE_PRESETS: raise ValueError(f"--rules: unknown rule {r!r}; expected a comma-separated list of {', '.join(RULE_PRESETS)}")
     if args.inputs < 1: raise ValueError(f"--inputs {args.inputs}: expected an integer >= 1")
-    lm, _ = decoding_model(args.model.replace('-', ' '), args.seed)
-    prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)] if hasattr(lm, 'sources') else None
-    t0 = time.perf_counter()
-    table, rows = compare_rules(lm, rules, prompts, true_lm=lm, utility=args.utility, repeats=1 if prompts else args.inputs,
-                                seed=args.seed, per_input=True, progress_bar=not args.quiet)
+    device = resolve_device(args.device)
+    lm, _ = decoding_model(args.model.replace('-', ' '), args.seed, device=device)
+    prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)] if hasattr(lm, 'sources') else [None] * args.inputs
+    t0, rows = time.perf_counter(), []
+    for i in progress(range(len(prompts)), enabled=not args.quiet, desc='inputs'):
+        if stop(): break
+        _, got = compare_rules(lm, rules, [prompts[i]], true_lm=lm, utility=args.utility, seed=args.seed + i, per_input=True, device=device)
+        rows += [dict(r, input=i) for r in got]
+    by = {name: [r for r in rows if r['rule'] == name] for name in dict.fromkeys(r['rule'] for r in rows)}
     keep = ('rule', 'input', 'prompt', 'output', 'length', 'model_logprob', 'true_logprob', 'expected_utility', 'regret', 'is_mode')
-    return _finite(dict(model=args.model, utility=args.utility, inputs=args.inputs, seconds=time.perf_counter() - t0, rules=table,
-                        outputs=[{k: r[k] for k in keep if k in r} for r in rows]))
+    return _finite(dict(model=args.model, utility=args.utility, device=str(lm.device), inputs=len(rows) // max(len(rules), 1),
+                        seconds=time.perf_counter() - t0, interrupted=stop(),
+                        rules=[_summary(name, rs, [r['output'] for r in rs]) for name, rs in by.items()],
+                        outputs=[{k: r[k] for k in keep if k in r} for rs in by.values() for r in rs]))
 
+# %% ../nbs/08_cli.ipynb #35
 def _show_decode(r)->str:
     f = lambda v: '-' if v is None else f'{v:.3f}'
     lines = [f"{r['model']}: {r['inputs']} inputs, expected {r['utility']} under the true P", f"{'rule':<12}{'true log p':>12}{'exp. util.':>12}{'regret':>10}{'length':>8}"]
     lines += [f"{t['rule']:<12}{f(t.get('true_logprob')):>12}{f(t.get('expected_utility')):>12}{f(t.get('regret')):>10}{f(t['length']):>8}" for t in r['rules']]
     return '\n'.join(lines)
 
-# %% ../nbs/08_cli.ipynb #11
 def _decode_parser(sub):
     p = sub.add_parser('decode', help='compare decoding rules on a known-P model', description='Decode inputs of a model whose distribution is known with several rules; score each output against the truth.')
     p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
     p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help='comma-separated presets: greedy, beam, mode, sample, nucleus, top_k, typical, min_p, epsilon, temperature, mbr')
     p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
     p.add_argument('--utility', default='chrf', choices=['chrf', 'bleu', 'edit', 'exact'])
-    p.set_defaults(run=run_decode, show=_show_decode)
+    p.set_defaults(run=run_decode, memory=_decode_memory, show=_show_decode)
     return p
 
-# %% ../nbs/08_cli.ipynb #12
+# %% ../nbs/08_cli.ipynb #37
+def int_in(low:int, high:int, what:str='an integer'):
+    "An argparse `type`: an integer from `low` to `high`, else argparse's error naming the range."
+    def conv(s:str)->int:
+        try: v = int(s)
+        except ValueError: v = None
+        if v is None or not low <= v <= high: raise argparse.ArgumentTypeError(f"{s!r}: expected {what} from {low} to {high}")
+        return v
+    return conv
+
+# %% ../nbs/08_cli.ipynb #39
+def _run_app(args, stop=None)->int:
+    "Serve the app, once the port is known to be free on 127.0.0.1; returns the server's exit status."
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try: s.bind(('127.0.0.1', args.port))
+        except OSError as e: raise ValueError(f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} ({e.strerror})") from None
+    from mlenb.app import serve
+    return serve(args.port)
+
 def _app_parser(sub):
     p = sub.add_parser('app', help='serve the panels in a browser (Voila on 127.0.0.1)', description='Serve the EM, flows and decoding panels as a Voila app on 127.0.0.1; Ctrl-C stops it.')
-    p.add_argument('--port', type=int, default=8866, help='TCP port on 127.0.0.1 (default: 8866)')
-    p.set_defaults(run=lambda args: __import__('mlenb.app', fromlist=['serve']).serve(args.port))
+    p.add_argument('--port', type=int_in(1, 65535, 'a TCP port'), default=8866, help='TCP port on 127.0.0.1 (default: 8866)')
+    p.set_defaults(run=_run_app)
     return p
 
-# %% ../nbs/08_cli.ipynb #13
+# %% ../nbs/08_cli.ipynb #41
 def parser()->argparse.ArgumentParser:
-    "The `mlenb` argument parser, one subcommand per pillar."
-    p = argparse.ArgumentParser(prog='mlenb', description='Maximum likelihood at work: EM, flows and decoding, headless.')
+    "The `mlenb` argument parser, one subcommand per pillar; its errors raise `UsageError`."
+    p = _Parser(prog='mlenb', description='Maximum likelihood at work: EM, flows and decoding, headless.')
     sub = p.add_subparsers(dest='command', required=True, metavar='{em,flow,decode,app}')
     _app_parser(sub)
     for add in (_em_parser, _flow_parser, _decode_parser):
         s = add(sub)
-        s.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+        s.add_argument('--seed', type=int_in(0, 2 ** 32 - 1), default=0, help='random seed (default: 0)')
         s.add_argument('--device', default='cpu', help="cpu, cuda, mps or auto (default: cpu)")
-        s.add_argument('--json', action='store_true', help='print one JSON object on stdout')
+        s.add_argument('--json', action='store_true', help='print one JSON object on stdout (strict JSON: null for NaN and infinities)')
         s.add_argument('--quiet', action='store_true', help='no progress bar')
-        s.add_argument('--threads', type=int, default=1, help='CPU threads for torch (default: 1, fastest for small models)')
+        s.add_argument('--threads', type=int_in(1, os.cpu_count() or 1), default=1, help='CPU threads for torch (default: 1, fastest for small models)')
+        s.set_defaults(interruptible=True)   # Ctrl-C stops at the next step and reports
     return p
 
-# %% ../nbs/08_cli.ipynb #14
+# %% ../nbs/08_cli.ipynb #44
+def _fail(prog:str, msg:str, as_json:bool, status:int, **extra)->int:
+    "Report an error as argparse does, one line on stderr, and with `--json` as one object on stdout; return `status`."
+    print(f"{prog}: error: {msg}", file=sys.stderr)
+    if as_json: print(to_json(dict(error=msg, **extra)), flush=True)
+    return status
+
+def _emit(text:str)->bool:
+    "Print `text` on stdout; False when the reader has gone (`mlenb ... | head`)."
+    try: print(text, flush=True); return True
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError): os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+
+# %% ../nbs/08_cli.ipynb #45
+def _run(args, prog:str):
+    "Check the run's size, then run it; warnings become one line each, and Ctrl-C a flag for em, flow and decode."
+    if hasattr(args, 'threads'): torch.set_num_threads(args.threads)
+    if hasattr(args, 'memory'): check_memory(args.memory(args), args.device)
+    with warnings.catch_warnings(), (Interrupt() if getattr(args, 'interruptible', False) else contextlib.nullcontext(lambda: False)) as stop:
+        warnings.showwarning = lambda message, *a, **k: print(f"{prog}: warning: {message}", file=sys.stderr)
+        return args.run(args, stop)
+
+# %% ../nbs/08_cli.ipynb #46
 def main(argv:list[str]|None=None)->int:
-    "Run the `mlenb` command; return its exit status (0 ok, 2 bad arguments or input)."
-    p = parser()
-    args = p.parse_args(argv)
-    if getattr(args, 'threads', None) is not None:
-        if args.threads < 1: p.error(f"--threads {args.threads}: expected an integer >= 1")
-        torch.set_num_threads(args.threads)
-    try: result = args.run(args)
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as e:
-        print(f"mlenb {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    if not isinstance(result, dict): return result or 0   # `app` returns the server's exit status
-    print(json.dumps(result) if args.json else args.show(result))
-    return 0
+    "Run the `mlenb` command; return its exit status: 0 done, 1 the run failed, 2 bad arguments or input, 130 Ctrl-C."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog, as_json = 'mlenb', any(a.startswith('--j') and '--json'.startswith(a) for a in argv)   # argparse takes a prefix
+    try:
+        args = parser().parse_args(argv)
+        prog, as_json = f"mlenb {args.command}", getattr(args, 'json', False)
+        result = _run(args, prog)
+        if not isinstance(result, dict): return result or 0   # `app` returns the server's exit status
+        if not _emit(to_json(result) if as_json else args.show(result)): return 1
+    except KeyboardInterrupt: return _fail(prog, 'interrupted', as_json, 130, interrupted=True)   # a second Ctrl-C
+    except Exception as e:
+        if exit_status(e) is None: raise                                                        # a bug: keep its traceback
+        return _fail(e.prog if isinstance(e, UsageError) else prog, error_line(e), as_json, exit_status(e))
+    if not result.get('interrupted'): return 0
+    print(f"{prog}: interrupted: the result printed is what was reached", file=sys.stderr)
+    return 130

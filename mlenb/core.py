@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #3
 from __future__ import annotations
-import math, numbers, random
+import functools, math, numbers, os, random
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Iterable
@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['resolve_device', 'make_generator', 'seed_everything', 'check_int', 'check_float', 'check_choice', 'as_tensor',
-           'progress', 'Snapshot', 'Trace']
+__all__ = ['SEED_LIMIT', 'resolve_device', 'check_int', 'check_float', 'check_choice', 'check_seed', 'make_generator',
+           'seed_everything', 'memory_bytes', 'check_memory', 'as_tensor', 'progress', 'Snapshot', 'Trace']
 
 # %% ../nbs/00_core.ipynb #6
 def _mps_available()->bool:
@@ -42,29 +42,6 @@ def resolve_device(
         raise ValueError(f"device={device!r}: MPS is not available on this machine; use 'cpu' or 'auto'")
     if dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={device!r}: expected a cpu, cuda or mps device")
     return dev
-
-# %% ../nbs/00_core.ipynb #10
-def make_generator(
-    seed:int|torch.Generator|None=None, # an integer seed, a generator to use as is, or None for fresh entropy
-    device:str|torch.device='cpu',      # where the generator draws
-)->torch.Generator:
-    "A `torch.Generator` on `device`, seeded from `seed`."
-    device = resolve_device(device)
-    if isinstance(seed, torch.Generator):
-        if seed.device.type != device.type:
-            raise ValueError(f"seed is a generator on {seed.device}, but the work runs on {device}: pass an integer seed or a generator on {device}")
-        return seed
-    g = torch.Generator(device=device)
-    if seed is None: g.seed()
-    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool): g.manual_seed(int(seed))
-    else: raise TypeError(f"seed={seed!r}: expected an integer, a torch.Generator or None")
-    return g
-
-# %% ../nbs/00_core.ipynb #12
-def seed_everything(seed:int): # the seed for Python's, NumPy's and torch's global generators
-    "Seed Python's `random`, NumPy and torch (all devices) for a reproducible notebook."
-    check_int('seed', seed, low=0)
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #14
 def _bounds_text(low, high, low_open, high_open)->str:
@@ -119,6 +96,80 @@ def check_choice(
     if value not in choices: raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, choices))}")
     return value
 
+# %% ../nbs/00_core.ipynb #seed-check
+SEED_LIMIT = 2**63   # seeds are integers in [0, SEED_LIMIT): a derived seed seed + k stays below torch's 2**64
+
+def check_seed(
+    name:str,   # the argument's name, for the message ('seed', 'random_state', ...)
+    value,      # what the caller passed
+)->int:
+    "Return `value` as an `int` seed in [0, 2**63), else raise naming `name`."
+    return check_int(name, value, low=0, high=SEED_LIMIT - 1)
+
+# %% ../nbs/00_core.ipynb #10
+def make_generator(
+    seed:int|torch.Generator|None=None, # an integer seed (see `check_seed`), a generator to use as is, or None for fresh entropy
+    device:str|torch.device='cpu',      # where the generator draws
+    name:str='seed',                    # the argument's name, for messages
+)->torch.Generator:
+    "A `torch.Generator` on `device`, seeded from `seed`."
+    device = resolve_device(device)
+    if isinstance(seed, torch.Generator):
+        if seed.device.type != device.type:
+            raise ValueError(f"{name} is a generator on {seed.device}, but the work runs on {device}: pass an integer seed or a generator on {device}")
+        return seed
+    g = torch.Generator(device=device)
+    if seed is None: g.seed()
+    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool): g.manual_seed(check_seed(name, seed))
+    else: raise TypeError(f"{name}={seed!r}: expected an integer, a torch.Generator or None")
+    return g
+
+# %% ../nbs/00_core.ipynb #12
+def seed_everything(seed:int): # the seed for Python's, NumPy's and torch's global generators, in [0, 2**63)
+    "Seed Python's `random`, NumPy and torch (all devices) for a reproducible notebook."
+    check_seed('seed', seed)
+    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #memory-ram
+@functools.cache
+def _ram_bytes()->int:
+    "The machine's physical memory, or the container's limit when lower."
+    try: total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (AttributeError, ValueError, OSError):
+        try: import psutil; total = psutil.virtual_memory().total
+        except ImportError: total = 2**44   # unknown: still refuse the absurd
+    for f in ('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'):
+        try: total = min(total, int(open(f).read()))
+        except (OSError, ValueError): pass   # no such file, or 'max'
+    return total
+
+# %% ../nbs/00_core.ipynb #memory-bytes
+def memory_bytes(device:str|torch.device='cpu')->int: # where the tensors would live
+    "How many bytes `device` holds: a CUDA card's memory, else the machine's (or its container's)."
+    dev = resolve_device(device)
+    if dev.type == 'cuda': return torch.cuda.get_device_properties(dev.index if dev.index is not None else torch.cuda.current_device()).total_memory
+    return _ram_bytes()
+
+def _bytes_text(n:int)->str:
+    x = float(min(n, 10**300))
+    for unit in ('bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'):
+        if x < 1024: return f"{x:.3g} {unit}"
+        x /= 1024
+    return f"{x:.3g} EiB"
+
+# %% ../nbs/00_core.ipynb #memory-check
+def check_memory(
+    what:str,                           # the sizes that set the amount, as the message shows them: 'layers=8, hidden=64'
+    nbytes:int,                         # bytes the call is about to allocate
+    device:str|torch.device='cpu',      # where
+)->int:
+    "Return `nbytes` if that much fits in `device`'s memory, else raise a ValueError naming `what`."
+    have = memory_bytes(device)
+    if nbytes > have:
+        raise ValueError(f"{what}: expected sizes that fit in memory; they need about {_bytes_text(nbytes)}, "
+                         f"more than the {_bytes_text(have)} of {resolve_device(device)}")
+    return nbytes
+
 # %% ../nbs/00_core.ipynb #23
 def as_tensor(
     X,                               # array-like data: a tensor, a NumPy array or nested lists
@@ -127,31 +178,46 @@ def as_tensor(
     dtype:torch.dtype|None=None,     # dtype of the result (None: keep a float tensor's, else float32)
     device:str|torch.device|None=None, # device of the result (None: keep a tensor's, else cpu)
     allow_nan:bool=False,            # let NaN through (missing entries); inf is always refused
-    min_rows:int=1,                  # fewest rows (entries along the first axis) accepted
+    min_rows:int=1,                  # fewest rows (entries along the first axis) accepted; 0: empty arrays too
+    detach:bool=True,                # False: keep a tensor's autograd graph, so that gradients reach `X`
 )->Tensor:
     "Check `X` and return it as a floating-point tensor on `device`."
     if not isinstance(X, Tensor):
         try: X = np.asarray(X)
         except ValueError as e: raise TypeError(f"{name}: expected an array of numbers ({e})") from None
         if X.dtype.kind not in 'iuf': raise TypeError(f"{name}: expected real numbers, got dtype {X.dtype}")
-    t = torch.as_tensor(X).detach()
+    t = torch.as_tensor(X)
+    if detach: t = t.detach()
     if t.dtype == torch.bool or t.is_complex(): raise TypeError(f"{name}: expected real numbers, got dtype {t.dtype}")
     if ndim is not None and t.ndim != ndim:
         shape = 'a 2-D array (n_samples, n_features)' if ndim == 2 else f'a {ndim}-D array'
         raise ValueError(f"{name}: expected {shape}, got shape {tuple(t.shape)}")
     if t.ndim and t.shape[0] < min_rows: raise ValueError(f"{name}: expected at least {min_rows} row(s), got shape {tuple(t.shape)}")
-    if t.numel() == 0: raise ValueError(f"{name}: expected a non-empty array, got shape {tuple(t.shape)}")
+    if min_rows and t.numel() == 0: raise ValueError(f"{name}: expected a non-empty array, got shape {tuple(t.shape)}")
+    _refuse_non_finite(t, name, allow_nan)
     dtype = dtype or (t.dtype if t.is_floating_point() else torch.get_default_dtype())
-    t = t.to(device=resolve_device(device) if device is not None else t.device, dtype=dtype)
-    if torch.isinf(t).any(): raise ValueError(f"{name}: contains inf at {_first_bad(torch.isinf(t))}")
-    if not allow_nan and torch.isnan(t).any():
-        raise ValueError(f"{name}: contains NaN at {_first_bad(torch.isnan(t))}; remove those rows or use a mode that handles missing entries")
-    return t
+    out = t.to(device=resolve_device(device) if device is not None else t.device, dtype=dtype)
+    if out.dtype != t.dtype: _refuse_overflow(t, out, name)
+    return out
 
 # %% ../nbs/00_core.ipynb #24
 def _first_bad(mask:Tensor)->str:
     idx = mask.nonzero()
     return f"index {tuple(idx[0].tolist())} ({len(idx)} entr{'y' if len(idx) == 1 else 'ies'} in all)"
+
+def _refuse_non_finite(t:Tensor, name:str, allow_nan:bool):
+    "Raise naming `name` where `t` holds inf, or NaN unless `allow_nan`: one pass when all is well."
+    if not t.is_floating_point() or not (torch.isinf(t) if allow_nan else ~torch.isfinite(t)).any(): return
+    if torch.isinf(t).any(): raise ValueError(f"{name}: contains inf at {_first_bad(torch.isinf(t))}: expected finite numbers")
+    raise ValueError(f"{name}: contains NaN at {_first_bad(torch.isnan(t))}: expected finite numbers")
+
+def _refuse_overflow(src:Tensor, out:Tensor, name:str):
+    "Raise naming `name` where a finite number of `src` became inf in `out`'s dtype."
+    inf = torch.isinf(out)
+    if not inf.any(): return
+    v, dt = float(src[tuple(inf.nonzero()[0].tolist())]), str(out.dtype).removeprefix('torch.')
+    raise ValueError(f"{name}: {v:g} at {_first_bad(inf)} overflows {dt} (largest finite {torch.finfo(out.dtype).max:g}): "
+                     f"expected numbers that fit {dt}")
 
 # %% ../nbs/00_core.ipynb #27
 def progress(

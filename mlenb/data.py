@@ -440,6 +440,10 @@ def _separated_means(
     return means
 
 # %% ../nbs/01_data.ipynb #56
+from .core import check_memory
+
+_BLOBS_MAX_K = 10_000          # placing 10,000 means takes about 12 s on one CPU thread
+
 def blobs(
     n:int,                              # number of points
     k:int,                              # number of components
@@ -453,6 +457,8 @@ def blobs(
 )->Blobs:
     "Draw a random well-separated `k`-component Gaussian mixture in `d` dimensions and `n` points from it."
     n, k, d = check_int('n', n, low=1), check_int('k', k, low=1), check_int('d', d, low=1)
+    if k > _BLOBS_MAX_K: raise ValueError(f"k={k}: expected at most {_BLOBS_MAX_K:,} components (the means are placed one by one, in time quadratic in k)")
+    check_memory(f"n={n}, k={k}, d={d}", 8 * (3 * n * d + n + 4 * k * d * d), device)   # points, draws, labels, covariances in float64
     separation, scale = check_float('separation', separation, low=0), check_float('scale', scale, low=0, low_open=True)
     if not isinstance(anisotropic, bool): raise TypeError(f"anisotropic={anisotropic!r}: expected True or False")
     dtype, device = _check_dtype(dtype), resolve_device(device)

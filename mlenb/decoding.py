@@ -13,16 +13,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import resolve_device, make_generator, check_int, check_float, check_choice, progress
-from .lm import LanguageModel, SearchBudgetWarning, generate
+from .core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
+from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs
 
 # %% auto #0
-__all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'UTILITIES', 'RULE_KINDS', 'RULE_PRESETS', 'Decoded', 'temperature_scale',
-           'top_k_filter', 'top_p_filter', 'typical_filter', 'min_p_filter', 'epsilon_filter', 'process_logits',
-           'next_token_view', 'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_matrix', 'tokenize_13a',
-           'bleu_matrix', 'edit_similarity_matrix', 'exact_match_matrix', 'utility_matrix', 'MBRResult', 'mbr_select',
-           'mbr_decode', 'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode',
-           'compare_rules', 'analyze_prompt']
+__all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES', 'RULE_KINDS', 'RULE_PRESETS', 'Decoded',
+           'temperature_scale', 'top_k_filter', 'top_p_filter', 'typical_filter', 'min_p_filter', 'epsilon_filter',
+           'process_logits', 'next_token_view', 'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_matrix',
+           'tokenize_13a', 'bleu_matrix', 'edit_similarity_matrix', 'exact_match_matrix', 'utility_matrix', 'MBRResult',
+           'mbr_select', 'mbr_decode', 'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity',
+           'decode', 'compare_rules', 'analyze_prompt']
 
 # %% ../nbs/05_decoding.ipynb #6
 @dataclass
@@ -59,8 +59,15 @@ def temperature_scale(
     logits:Tensor,      # (..., V)
     temperature:float,  # > 0; below 1 sharpens, above 1 flattens
 )->Tensor:
-    "Divide the logits by `temperature` (Hugging Face's `temperature`)."
-    return logits / check_float('temperature', temperature, low=0, low_open=True)
+    "Divide the logits by `temperature` (Hugging Face's `temperature`); one so small that finite logits overflow is refused."
+    t, x = check_float('temperature', temperature, low=0, low_open=True), _as_logits(logits)
+    fi = torch.finfo(x.dtype)
+    if t > fi.max: raise ValueError(f"temperature={t!r}: expected temperature <= {fi.max:.4g}, the largest {x.dtype} (-inf / inf is NaN)")
+    out = x / t
+    if t < 1 and (x.isfinite() & ~out.isfinite()).any():       # below 1 finite logits can overflow (and 1e-300 is 0 in float32)
+        m = x[x.isfinite()].abs().max().item()
+        raise ValueError(f"temperature={t!r}: logits up to {m:.4g} in size divided by it overflow {x.dtype}; expected temperature >= {max(m / fi.max, fi.tiny):.3g}")
+    return out
 
 # %% ../nbs/05_decoding.ipynb #11
 def top_k_filter(
@@ -70,6 +77,7 @@ def top_k_filter(
 )->Tensor:
     "Keep the `top_k` highest logits (and ties with the k-th); the rest become -inf."
     top_k, mk = check_int('top_k', top_k, low=0), check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    logits = _as_logits(logits)
     if top_k == 0: return logits
     k = min(max(top_k, mk), logits.size(-1))
     kth = torch.topk(logits, k)[0][..., -1:]
@@ -83,7 +91,7 @@ def top_p_filter(
 )->Tensor:
     "Keep the smallest set of most likely tokens with probability at least `top_p` (nucleus); the rest become -inf."
     top_p = check_float('top_p', top_p, 0, 1, low_open=True)
-    mk = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    mk, logits = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1), _as_logits(logits)
     sorted_logits, idx = torch.sort(logits, descending=False)
     remove = sorted_logits.softmax(-1).cumsum(-1) <= 1 - top_p
     remove[..., -mk:] = False
@@ -97,7 +105,7 @@ def typical_filter(
 )->Tensor:
     "Keep the tokens whose surprisal is closest to the entropy, up to mass `typical_p`; the rest become -inf."
     typical_p = check_float('typical_p', typical_p, 0, 1, low_open=True)
-    mk = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    mk, logits = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1), _as_logits(logits)
     if typical_p == 1: return logits
     lp = logits.log_softmax(-1)
     ent = -(lp * lp.exp()).nansum(-1, keepdim=True)
@@ -116,7 +124,7 @@ def min_p_filter(
 )->Tensor:
     "Keep the tokens with probability at least `min_p` times the top probability; the rest become -inf."
     min_p = check_float('min_p', min_p, 0, 1)
-    mk = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    mk, logits = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1), _as_logits(logits)
     if min_p == 0: return logits
     probs = logits.softmax(-1)
     remove = probs < min_p * probs.amax(-1, keepdim=True)
@@ -131,7 +139,7 @@ def epsilon_filter(
 )->Tensor:
     "Keep the tokens with probability at least `epsilon_cutoff`; the rest become -inf."
     eps = check_float('epsilon_cutoff', epsilon_cutoff, 0, 1, high_open=True)
-    mk = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    mk, logits = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1), _as_logits(logits)
     if eps == 0: return logits
     remove = logits.softmax(-1) < eps
     kth = torch.topk(logits, min(mk, logits.size(-1)))[0][..., -1:]
@@ -152,10 +160,13 @@ def process_logits(
     epsilon_cutoff:float=0.0,
     min_tokens_to_keep:int=1,  # passed to every filter
 )->Tensor:
-    "Apply temperature, top-k, top-p, min-p, typical and epsilon in Hugging Face's order."
+    "Apply temperature, top-k, top-p, min-p, typical and epsilon in Hugging Face's order; a knob at its neutral value is skipped, as in `generate`."
     knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p, epsilon_cutoff=epsilon_cutoff)
-    for name, f, _ in PROCESSORS:
-        logits = f(logits, knobs[name]) if name == 'temperature' else f(logits, knobs[name], min_tokens_to_keep)
+    logits, mk = _as_logits(logits), check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
+    for name, f, neutral in PROCESSORS:
+        v = knobs[name]
+        if type(v) is type(neutral) and v == neutral: continue
+        logits = f(logits, v) if name == 'temperature' else f(logits, v, mk)
     return logits
 
 # %% ../nbs/05_decoding.ipynb #27
@@ -170,7 +181,8 @@ def next_token_view(
     "The next-token distribution after `prefix` and what each logits processor removed."
     bad = set(knobs) - set(SAMPLING_KNOBS) - {'min_tokens_to_keep'}
     if bad: raise TypeError(f"next_token_view: unknown knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(SAMPLING_KNOBS)}")
-    lp = lm.next_logprobs([lm.vocab.encode(prefix, 'prefix')], prompt)[0].double()
+    top, ids = None if top is None else check_int('top', top, low=1), lm.vocab.encode(prefix, 'prefix')
+    lp = _check_next_logprobs(lm, lm.next_logprobs([ids], prompt), lambda i: ids, prompt)[0].double()
     mk = knobs.get('min_tokens_to_keep', 1)
     cur, removed_by = lp.clone(), [None] * lp.numel()
     for name, f, neutral in PROCESSORS:
@@ -199,8 +211,10 @@ def greedy(
     state, lp = lm.start(prompt, 1)
     eos, seq, total = lm.vocab.eos_id, [], 0.
     for t in range(max_new_tokens):
-        tok = int(lp[0].argmax())
-        total += lp[0, tok].item()
+        tok = int(lp[0].argmax())                                  # NaN and +inf are the max: a bad row shows in its value
+        v = lp[0, tok].item()
+        if not -math.inf < v < math.inf: _check_next_logprobs(lm, lp, lambda i: seq, prompt)   # raises, naming the step
+        total += v
         if tok == eos: break
         seq.append(tok)
         if t < max_new_tokens - 1: state, lp = lm.step(state, torch.tensor([tok], device=lp.device))
@@ -221,6 +235,9 @@ def beam_search(
     "Beam search with Hugging Face's semantics: n-best finished hypotheses, length-penalised scores, the search tree."
     B, max_new_tokens = check_int('num_beams', num_beams, low=1), _check_decode_args(max_new_tokens)
     lpen = check_float('length_penalty', length_penalty)
+    if max_new_tokens > 1 and abs(lpen) * math.log(max_new_tokens) > 300:
+        raise ValueError(f"length_penalty={lpen!r}: expected |length_penalty| <= {300 / math.log(max_new_tokens):.4g}, so that "
+                         f"length ** length_penalty stays within e**±300 for lengths up to max_new_tokens={max_new_tokens}")
     nret = check_int('num_return_sequences', num_return_sequences, 1, B)
     if early_stopping not in (True, False, 'never'): raise ValueError(f"early_stopping={early_stopping!r}: expected True, False or 'never'")
     t0 = time.perf_counter()
@@ -231,9 +248,11 @@ def beam_search(
     run_seqs, run_nodes = [[] for _ in range(B)], [0] * B
     finished, tree = [], [dict(id=0, parent=None, token=None, text='', step=0, logprob=0., status='running')]
     improvable, n_nodes = True, 1
+    real = [True] + [False] * (B - 1)                              # beams that are real prefixes: not the start's copies, not past EOS
     for cur in range(max_new_tokens):
+        _check_next_logprobs(lm, lp, lambda i: run_seqs[i], prompt, real)
         top_scores, top_idx = torch.topk((lp + run_scores[:, None]).flatten(), K)
-        beam, tok = (top_idx // V).tolist(), (top_idx % V).tolist()
+        beam, tok, ts = (top_idx // V).tolist(), (top_idx % V).tolist(), top_scores.tolist()
         hits = [t == eos or cur + 1 == max_new_tokens for t in tok]
         masked = top_scores - 1e9 * torch.tensor(hits, dtype=lp.dtype, device=dev)
         nxt = torch.topk(masked, B).indices.tolist()
@@ -254,6 +273,7 @@ def beam_search(
             tree += [dict(id=base + j, parent=run_nodes[beam[j]], token=tok[j], text=lm.vocab.itos[tok[j]], step=cur + 1,
                           logprob=top_scores[j].item(), status=status[j]) for j in range(K)]
         n_nodes += K
+        real = [real[beam[j]] and not hits[j] and ts[j] > -math.inf for j in nxt]
         run_seqs = [run_seqs[beam[j]] + [tok[j]] for j in nxt]
         run_nodes = [base + j for j in nxt]
         run_scores = masked[nxt]
@@ -314,6 +334,7 @@ def exact_mode_search(
             return _decoded(lm, [list(best[1])], [-best[0]], [fin], nodes=expanded, exact=False, upper_bound=-lower,
                             seconds=time.perf_counter() - t0)
         lps = lm.next_logprobs([list(p) for _, p in batch], prompt).double().cpu()
+        _check_next_logprobs(lm, lps, lambda i: batch[i][1], prompt)
         expanded += len(batch)
         for (cost, prefix), row in zip(batch, lps):
             c, order = torch.sort(-row, stable=True)
@@ -326,8 +347,12 @@ def exact_mode_search(
 def _knobs(knobs:dict)->dict:
     bad = set(knobs) - set(SAMPLING_KNOBS) - {'min_tokens_to_keep'}
     if bad: raise TypeError(f"unknown sampling knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(SAMPLING_KNOBS)}")
-    process_logits(torch.zeros(1, 2), **knobs)                      # checks every value up front
+    process_logits(torch.tensor([[0., -30.]]), **knobs)             # every value up front; -30: the top token of any vocabulary under 10**13
     return knobs
+
+def _check_seed(seed, name:str='seed'):
+    "`seed` checked up front by core's `check_seed`; None and generators pass (a generator's device is checked where it draws)."
+    return seed if seed is None or isinstance(seed, torch.Generator) else check_seed(name, seed)
 
 @torch.no_grad()
 def sample(
@@ -340,6 +365,7 @@ def sample(
 )->Decoded:
     "`num_samples` outputs drawn from the model, optionally through logits processors."
     n, max_new_tokens, knobs = check_int('num_samples', num_samples, low=1), _check_decode_args(max_new_tokens), _knobs(knobs)
+    seed = _check_seed(seed)
     t0 = time.perf_counter()
     transform = (lambda lp: process_logits(lp, **knobs)) if knobs else None
     seqs, fin, lps = generate(lm, n, prompt, max_new_tokens, seed, transform)
@@ -360,6 +386,7 @@ def _char_codes(texts:list[str]):
 def _ngram_counts(flat:Tensor, lens:Tensor, max_order:int)->list[tuple[Tensor, Tensor, Tensor, int]]:
     "For each order n: (sentence, n-gram id, count) of every distinct n-gram of every sequence, and the number of ids."
     T, S, dev = flat.numel(), lens.numel(), flat.device
+    max_order = max(1, min(max_order, int(lens.max()) if S else 1))   # higher orders have no n-grams: chrF and BLEU skip them
     sent = torch.repeat_interleave(torch.arange(S, device=dev), lens)
     pos = torch.arange(T, device=dev) - (torch.cumsum(lens, 0) - lens)[sent]
     if T == 0: return [(sent, sent, sent, 1) for _ in range(max_order)]
@@ -436,6 +463,8 @@ def _chrf_scores(matches:list[Tensor], hl:Tensor, rl:Tensor, beta:float)->Tensor
     return torch.where(P + R > 0, 100 * (score / (factor * P + R)), 0.)
 
 # %% ../nbs/05_decoding.ipynb #54
+MAX_NGRAM_ORDER = 32   # highest chrF/BLEU order: sacrebleu's defaults are 6 and 4, and orders beyond the longest text add nothing
+
 def chrf_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -445,17 +474,19 @@ def chrf_matrix(
 )->Tensor:                          # (len(hyps), len(refs)) float64 scores in [0, 100]
     "sacrebleu's sentence chrF (word order 0, whitespace removed) of every hypothesis against every reference."
     hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
-    char_order, dev = check_int('char_order', char_order, low=1), resolve_device(device)
-    beta = check_float('beta', beta, low=0, low_open=True)
+    char_order, dev = check_int('char_order', char_order, 1, MAX_NGRAM_ORDER), resolve_device(device)
+    beta = check_float('beta', beta, 0, 1e6, low_open=True)             # beta**2 stays finite
     hu, hi = _unique_index(hyps); ru, ri = _unique_index(refs)
     matches, hl, rl = _pair_stats(_char_codes(hu), _char_codes(ru), char_order, dev)
     return _chrf_scores(matches, hl, rl, beta).cpu()[hi][:, ri]
 
 def _check_texts(name:str, texts)->list[str]:
     if isinstance(texts, str): raise TypeError(f"{name}: expected a list of strings, got one string")
+    if not hasattr(texts, '__iter__'): raise TypeError(f"{name}={texts!r}: expected a list of strings")
     texts = list(texts)
     if not texts: raise ValueError(f"{name}: expected at least one sentence")
-    if not all(isinstance(t, str) for t in texts): raise TypeError(f"{name}: expected strings")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str): raise TypeError(f"{name}[{i}]={t!r}: expected a string")
     return texts
 
 # %% ../nbs/05_decoding.ipynb #58
@@ -503,7 +534,7 @@ def bleu_matrix(
 )->Tensor:                          # (len(hyps), len(refs)) float64 scores in [0, 100]
     "sacrebleu's sentence BLEU (13a, exp smoothing, effective order) of every hypothesis against every reference."
     hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
-    order, dev = check_int('max_ngram_order', max_ngram_order, low=1), resolve_device(device)
+    order, dev = check_int('max_ngram_order', max_ngram_order, 1, MAX_NGRAM_ORDER), resolve_device(device)
     hu, hi = _unique_index(hyps); ru, ri = _unique_index(refs)
     hw, rw = _word_codes(hu, ru)
     correct, hl, rl = _pair_stats(hw, rw, order, dev)
@@ -569,9 +600,23 @@ def utility_matrix(
     device='cpu',
 )->Tensor:
     "The utility of every hypothesis against every reference, (H, R) float64."
-    if callable(utility): return torch.as_tensor(utility(list(hyps), list(hyps if refs is None else refs)), dtype=torch.float64)
+    if callable(utility):
+        hyps, refs = list(hyps), list(hyps if refs is None else refs)
+        return _checked_utilities(utility(hyps, refs), utility, hyps, refs)
     f = UTILITIES[check_choice('utility', utility, UTILITIES)]
     return f(hyps, refs) if f is exact_match_matrix else f(hyps, refs, device=device)
+
+def _checked_utilities(U, utility, hyps:list, refs:list)->Tensor:
+    "What a utility function returned, as an (H, R) float64 tensor on the CPU, or a named error (wrong type, shape, NaN or inf)."
+    name, H, R = getattr(utility, '__name__', type(utility).__name__), len(hyps), len(refs)
+    try: U = torch.as_tensor(U.detach().cpu() if isinstance(U, Tensor) else np.asarray(U), dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError): raise TypeError(f"utility={name}: returned {type(U).__name__}; expected an ({H}, {R}) array of numbers") from None
+    if tuple(U.shape) != (H, R): raise ValueError(f"utility={name}: returned shape {tuple(U.shape)}; expected ({H}, {R}), a row per hypothesis and a column per reference")
+    bad = ~U.isfinite()
+    if bad.any():
+        i, j = bad.nonzero()[0].tolist()
+        raise ValueError(f"utility={name}: returned {U[i, j].item()} for hyps[{i}]={hyps[i]!r} against refs[{j}]={refs[j]!r}; expected finite numbers")
+    return U
 
 # %% ../nbs/05_decoding.ipynb #69
 @dataclass
@@ -658,10 +703,10 @@ def mbr_select(
     device='cpu',                      # where the utility matrices are computed
 )->MBRResult:
     "Pick the hypothesis with the highest expected utility against the references."
-    t0 = time.perf_counter()
+    t0, seed = time.perf_counter(), _check_seed(seed)
     hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
     method = check_choice('method', method, ('exact', 'aggregate', 'prune'))
-    w = torch.ones(len(refs), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64).flatten()
+    w = torch.ones(len(refs), dtype=torch.float64) if weights is None else as_tensor(weights, 'weights', ndim=None, dtype=torch.float64).flatten()
     if w.shape != (len(refs),) or (w < 0).any() or not w.sum() > 0: raise ValueError(f"weights: expected {len(refs)} non-negative numbers, not all zero")
     w, info = w / w.sum(), {}
     if method == 'exact':
@@ -695,15 +740,15 @@ def mbr_decode(
     candidates=None,              # None: the references; a dict of sampling knobs; a Decoded; or sequences
     references=None,              # None: ancestral samples; a dict of sampling knobs; a Decoded; or sequences
     max_new_tokens:int=100,       # most tokens per sample
-    seed:int|None=None,           # seed of the samples (candidates use seed + 1 when sampled separately)
+    seed:int|torch.Generator|None=None, # seed of the samples (candidates sampled separately: seed + 1, or the generator drawn on)
     **kwargs,                     # more `mbr_select` arguments (num_groups, schedule, alpha, ...)
 )->Decoded:
     "Minimum Bayes risk decoding: the sampled candidate with the highest expected utility against samples of the model."
-    num_samples = check_int('num_samples', num_samples, low=1)
+    num_samples, seed = check_int('num_samples', num_samples, low=1), _check_seed(seed)
     t0 = time.perf_counter()
     refs = _sequences_from(lm, references, prompt, num_samples, max_new_tokens, seed, 'references')
-    cands = refs if candidates is None else _sequences_from(lm, candidates, prompt, num_samples, max_new_tokens,
-                                                            None if seed is None else seed + 1, 'candidates')
+    cand_seed = seed if seed is None or isinstance(seed, torch.Generator) else (seed + 1) % SEED_LIMIT
+    cands = refs if candidates is None else _sequences_from(lm, candidates, prompt, num_samples, max_new_tokens, cand_seed, 'candidates')
     rt, ri = _unique_index(refs.texts)
     ct, ci = _unique_index(cands.texts)
     first = [int((ci == k).nonzero()[0]) for k in range(len(ct))]
@@ -727,7 +772,7 @@ def self_bleu(
     (seqs,) = _word_codes(texts)
     flat, lens = _codes_of(seqs, 'cpu')
     N, correct = len(texts), []
-    for s, g, c, G in _ngram_counts(flat, lens, check_int('max_ngram_order', max_ngram_order, low=1)):
+    for s, g, c, G in _ngram_counts(flat, lens, check_int('max_ngram_order', max_ngram_order, 1, MAX_NGRAM_ORDER)):
         C = torch.zeros(N, G, dtype=torch.float64); C[s, g] = c.double()
         top = torch.topk(C, 2, dim=0)                                # the two largest counts of every n-gram
         others = torch.where(torch.arange(N)[:, None] == top.indices[0], top.values[1], top.values[0])
@@ -750,8 +795,8 @@ def distinct_n(
     return len(set(grams)) / len(grams) if grams else 0.
 
 def _ends_in_loop(t:list[str], max_phrase:int, min_repeats:int)->bool:
-    for k in range(1, max_phrase + 1):
-        if len(t) >= k * min_repeats and all(t[len(t) - k * (i + 1):len(t) - k * i] == t[len(t) - k:] for i in range(min_repeats)): return True
+    for k in range(1, min(max_phrase, len(t) // min_repeats) + 1):
+        if all(t[len(t) - k * (i + 1):len(t) - k * i] == t[len(t) - k:] for i in range(min_repeats)): return True
     return False
 
 def repetition_rate(
@@ -812,6 +857,7 @@ def decode(
 )->Decoded:
     "Run one decision rule by name."
     name, kind, base = _rule_spec(rule)
+    seed = _check_seed(seed)                                        # even for rules that draw nothing
     knobs = {**base, **knobs}
     if kind == 'greedy': d = greedy(lm, prompt, max_new_tokens, **knobs)
     elif kind == 'beam': d = beam_search(lm, prompt, max_new_tokens=max_new_tokens, **knobs)
@@ -897,14 +943,14 @@ def compare_rules(
     specs = [_rule_spec(r) for r in rules]
     prompts = [None] if prompts is None else list(prompts)
     if not specs or not prompts: raise ValueError("rules, prompts: expected at least one of each")
-    repeats = check_int('repeats', repeats, low=1)
+    repeats, seed = check_int('repeats', repeats, low=1), check_seed('seed', seed)
     truths, rows = {}, {name: [] for name, _, _ in specs}
     runs = [(p, k) for p in prompts for k in range(repeats)]
     for i, (p, k) in enumerate(progress(runs, progress_bar, desc='inputs')):
         key = tuple(lm.prompt_ids(p))
         if true_lm is not None and key not in truths: truths[key] = _Truth(true_lm, p, utility, device, support_mass, max_support)
         for name, kind, knobs in specs:
-            d = decode(lm, dict(name=name, rule=kind, **knobs), p, seed=seed + i, max_new_tokens=max_new_tokens)
+            d = decode(lm, dict(name=name, rule=kind, **knobs), p, seed=(seed + i) % SEED_LIMIT, max_new_tokens=max_new_tokens)
             rows[name].append(_row(name, i, lm, p, d, truths.get(key), true_lm))
     table = [_summary(name, rows[name], [r['output'] for r in rows[name]]) for name, _, _ in specs]
     return (table, [r for name, _, _ in specs for r in rows[name]]) if per_input else table
@@ -927,7 +973,7 @@ def analyze_prompt(
     callback:Callable|None=None,   # callback(i, n, part) before each of the n parts (the exact support, each rule, the samples)
 )->dict:                           # rules, next_token, samples, truth
     "Everything about one input: each rule's output and scores, the next-token distribution and cuts, samples."
-    specs = [_rule_spec(r) for r in rules]
+    specs, seed = [_rule_spec(r) for r in rules], _check_seed(seed)
     parts = (['the exact support'] if true_lm is not None else []) + [f'rule {name}' for name, _, _ in specs] + [f'{num_samples} samples']
     todo = iter(enumerate(parts))
     def report():

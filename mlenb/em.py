@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_em.ipynb #3
 from __future__ import annotations
-import inspect, math, numbers, time, warnings
+import functools, inspect, math, numbers, sys, time, warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -12,13 +12,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
+from .core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice, check_seed,
                         progress, Snapshot, Trace)
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'INIT_PARAMS', 'MISSING', 'n_second_moments', 'gmm_features', 'GMMStats', 'GMMParams',
            'CollapseError', 'gmm_m_step', 'gmm_natural_params', 'gmm_e_step', 'gmm_e_step_missing',
-           'gmm_logits_missing', 'NotFittedError', 'ConvergenceWarning', 'MonotonicityWarning', 'GaussianMixture']
+           'gmm_logits_missing', 'NotFittedError', 'ConvergenceWarning', 'MonotonicityWarning', 'ScaleWarning',
+           'GaussianMixture']
 
 # %% ../nbs/02_em.ipynb #6
 COVARIANCE_TYPES = ('full', 'tied', 'diag', 'spherical')
@@ -115,12 +116,19 @@ def _precision_cholesky(cov:Tensor, covariance_type:str)->tuple[Tensor, Tensor]:
     return cov.clamp_min(torch.finfo(cov.dtype).tiny).rsqrt(), (bad.any(-1) if covariance_type == 'diag' else bad)
 
 # %% ../nbs/02_em.ipynb #21
-def _collapse_message(bad:Tensor, n:Tensor, weight:Tensor, reg_covar:float)->str:
+def _collapse_message(bad:Tensor, stats:GMMStats, covariance_type:str, reg_covar:float, eps:float|None=None)->str:
+    "Which covariance collapsed, and the advice that fits the cause: overflow, data in a subspace, or too few distinct points."
     idx = bad.nonzero()[0].tolist()
     r, k = (idx + [None])[:2] if bad.ndim == 1 else idx
-    where = 'the tied covariance' if k is None else f"component {k}"
-    held = '' if k is None else f" (it holds {float(n[r, k]):.4g} of {float(weight):.4g} total sample weight)"
-    return (f"{where}{f' of restart {r}' if bad.shape[0] > 1 else ''} collapsed: its covariance is not positive definite{held}; "
+    where = ('the tied covariance' if k is None else f"component {k}") + (f' of restart {r}' if bad.shape[0] > 1 else '')
+    if not torch.isfinite(stats.table[r]).all():
+        return (f"{where} collapsed: its statistics are not finite, because the second moments of the data overflowed the data's dtype; "
+                "scale the data (e.g. standardise each feature) or pass dtype=torch.float64")
+    held = '' if k is None else f" (it holds {float(stats.n[r, k]):.4g} of {float(stats.weight):.4g} total sample weight)"
+    why = _why_singular(stats[r:r + 1], covariance_type, eps)
+    if why: return (f"{where} collapsed: its covariance is not positive definite{held}: {why}, so no covariance is invertible there "
+                    f"without regularisation; raise reg_covar (now {reg_covar}; scikit-learn's default is 1e-6) or drop the redundant features")
+    return (f"{where} collapsed: its covariance is not positive definite{held}; "
             f"increase reg_covar (now {reg_covar}), use fewer components, or remove duplicate points")
 
 # %% ../nbs/02_em.ipynb #22
@@ -146,17 +154,15 @@ def _noise_floor(raw:Tensor, floor:Tensor, covariance_type:str)->tuple[Tensor, T
     return raw, low
 
 # %% ../nbs/02_em.ipynb #25
-def gmm_m_step(
-    stats:GMMStats,         # expected sufficient statistics (from an E-step, or summed or blended ones)
+def _scatter(
+    stats:GMMStats,         # expected sufficient statistics
     covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
-    reg_covar:float=1e-6,   # added to the diagonal of every covariance
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
-)->GMMParams:
-    "New mixture parameters maximising the expected complete-data log-likelihood given `stats`."
+)->tuple:                   # covariances before reg_covar, mask of those at rounding level, the floor, means, counts
+    "The M-step's covariances before regularisation, variances at or below rounding level set to 0."
     d, n = stats.d, stats.n
     nk = n + 10 * torch.finfo(n.dtype).eps
     mu = stats.s1 / nk[..., None]
-    eye = torch.eye(d, dtype=n.dtype, device=n.device)
     if covariance_type == 'full':
         S2 = _sym(stats.s2 / nk[..., None], d)
         raw, scale = S2 - (2 - n / nk)[..., None, None] * mu[..., :, None] * mu[..., None, :], S2.diagonal(dim1=-2, dim2=-1).amax(-1)
@@ -166,14 +172,42 @@ def gmm_m_step(
         scale = S2.diagonal(dim1=-2, dim2=-1).amax(-1)
     elif covariance_type == 'diag': raw, scale = stats.s2 / nk[..., None] - mu * mu, (stats.s2 / nk[..., None]).amax(-1)
     else: raw, scale = (stats.s2[..., 0] / nk - (mu * mu).sum(-1)) / d, stats.s2[..., 0] / nk / d
-    raw, low = _noise_floor(raw, 64 * (torch.finfo(n.dtype).eps if eps is None else eps) * scale, covariance_type)
+    floor = 64 * (torch.finfo(n.dtype).eps if eps is None else eps) * scale
+    raw, low = _noise_floor(raw, floor, covariance_type)
+    return raw, low, floor, mu, nk
+
+# %% ../nbs/02_em.ipynb #26
+def gmm_m_step(
+    stats:GMMStats,         # expected sufficient statistics (from an E-step, or summed or blended ones)
+    covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
+    reg_covar:float=1e-6,   # added to the diagonal of every covariance
+    eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
+)->GMMParams:
+    "New mixture parameters maximising the expected complete-data log-likelihood given `stats`."
+    raw, low, _, mu, nk = _scatter(stats, covariance_type, eps)
+    eye = torch.eye(stats.d, dtype=nk.dtype, device=nk.device)
     cov = raw + reg_covar * (eye if covariance_type in ('full', 'tied') else 1)
     U, bad = _precision_cholesky(cov, covariance_type)
     if reg_covar == 0: bad = bad | low
-    if bad.any(): raise CollapseError(_collapse_message(bad, n, stats.weight, reg_covar))
+    inf = ~torch.isfinite(stats.table).all(-1)
+    bad = bad | (inf.any(-1) if covariance_type == 'tied' else inf)
+    if bad.any(): raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
     return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U)
 
-# %% ../nbs/02_em.ipynb #31
+# %% ../nbs/02_em.ipynb #27
+def _why_singular(stats:GMMStats, covariance_type:str, eps:float|None=None)->str:
+    "Why the data as a whole leave no room for an invertible covariance ('' when they do): a subspace, a constant feature."
+    d, T = stats.d, stats.table.sum(-2, keepdim=True)   # summed over components: the statistics of the data themselves
+    ct = 'full' if covariance_type in ('full', 'tied') else covariance_type
+    raw, low, floor, _, _ = _scatter(GMMStats(T, stats.weight, stats.loglik, d), ct, eps)
+    if not low.any(): return ''
+    if ct == 'full':
+        rank = int((torch.linalg.eigvalsh(raw[0, 0]) > floor[0, 0]).sum())
+        return f"the data lie in a lower-dimensional subspace (their covariance has rank {rank} of {d})"
+    if ct == 'diag': return f"feature {int((raw[0, 0] <= 0).nonzero()[0, 0])} is constant in the data"
+    return "every point is the same"
+
+# %% ../nbs/02_em.ipynb #33
 def gmm_natural_params(
     p:GMMParams,           # parameters, in the coordinates the features are computed in
     covariance_type:str,   # 'full', 'tied', 'diag' or 'spherical'
@@ -196,7 +230,7 @@ def gmm_natural_params(
     const = p.weights.log() + logdet - d / 2 * _LOG_2PI - mPm / 2
     return torch.cat([const[..., None], Pmu, quad.expand(*mu.shape[:-1], quad.shape[-1])], -1)
 
-# %% ../nbs/02_em.ipynb #35
+# %% ../nbs/02_em.ipynb #37
 _EXP_FLOOR = {torch.float64: -700., torch.float32: -80., torch.float16: -9., torch.bfloat16: -80.}
 
 def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
@@ -209,7 +243,7 @@ def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
     L.div_(s)
     return L, (m + s.log()).squeeze(1)
 
-# %% ../nbs/02_em.ipynb #36
+# %% ../nbs/02_em.ipynb #38
 def gmm_e_step(
     H:Tensor,                     # (R, K, F) natural parameters, in the dtype of the features
     chunks:Iterable,              # pairs (features (F, c), sample weights (c,) or None)
@@ -231,7 +265,7 @@ def gmm_e_step(
         table += (resp.view(R * K, -1) @ PT.T).to(acc_dtype)
     return GMMStats(table.view(R, K, F), weight, ll, d), (torch.cat(kept, -1) if keep_resp else None)
 
-# %% ../nbs/02_em.ipynb #40
+# %% ../nbs/02_em.ipynb #42
 def _trace_precision(p:GMMParams, covariance_type:str)->Tensor:
     "tr P_k per restart and component, (R, K) or (R, 1) for tied."
     U = p.precisions_cholesky
@@ -264,7 +298,7 @@ def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
         return const - 0.5 * (Y * Y).sum(-2)
     return logits
 
-# %% ../nbs/02_em.ipynb #44
+# %% ../nbs/02_em.ipynb #46
 def _marginal(
     p:GMMParams,          # parameters in all d coordinates
     covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
@@ -278,7 +312,7 @@ def _marginal(
     if covariance_type == 'diag': return GMMParams(p.weights, mu, p.covariances[..., o], p.precisions_cholesky[..., o])
     return GMMParams(p.weights, mu, p.covariances, p.precisions_cholesky)
 
-# %% ../nbs/02_em.ipynb #46
+# %% ../nbs/02_em.ipynb #48
 def _complete_stats(
     T:Tensor,             # (R, K, 1 + o + q_o) statistics of the observed coordinates
     p:GMMParams,          # the parameters of the E-step, all d coordinates
@@ -313,7 +347,7 @@ def _complete_stats(
     i, j = torch.triu_indices(d, d, device=T.device)
     return torch.cat([N, AM[..., 0], S2[..., i, j]], -1)
 
-# %% ../nbs/02_em.ipynb #48
+# %% ../nbs/02_em.ipynb #50
 def _pattern_groups(
     Xc:Tensor,             # (n, d) centred rows, NaN where missing
     w:Tensor|None,         # (n,) sample weights or None
@@ -333,7 +367,7 @@ def _pattern_groups(
             out.append((o, r, gmm_features(Xc[r][:, o], covariance_type) if features else None, None if w is None else w[r]))
     return out
 
-# %% ../nbs/02_em.ipynb #50
+# %% ../nbs/02_em.ipynb #52
 def _marginals(p:GMMParams, covariance_type:str, dtype:torch.dtype, r2:float):
     "A memoised function from observed coordinates to (marginal parameters, natural parameters, direct logits or None, rounding bound)."
     cache = {}
@@ -347,7 +381,7 @@ def _marginals(p:GMMParams, covariance_type:str, dtype:torch.dtype, r2:float):
         return cache[key]
     return get
 
-# %% ../nbs/02_em.ipynb #51
+# %% ../nbs/02_em.ipynb #53
 def gmm_e_step_missing(
     p:GMMParams,                 # parameters of the E-step (R restarts), in the coordinates of the data
     covariance_type:str,         # 'full', 'tied', 'diag' or 'spherical'
@@ -379,7 +413,7 @@ def gmm_e_step_missing(
     bound = max([get(o)[3] for o, _, _ in per.values()], default=0.)
     return GMMStats(table, weight, ll, d), resp_all, bound
 
-# %% ../nbs/02_em.ipynb #52
+# %% ../nbs/02_em.ipynb #54
 def gmm_logits_missing(
     p:GMMParams,                 # parameters (R restarts)
     covariance_type:str,         # 'full', 'tied', 'diag' or 'spherical'
@@ -396,7 +430,7 @@ def gmm_logits_missing(
         out[..., rows] = (H.reshape(-1, H.shape[-1]) @ PT).view(out.shape[:2] + (-1,)) if direct is None else direct(PT)
     return out
 
-# %% ../nbs/02_em.ipynb #56
+# %% ../nbs/02_em.ipynb #58
 class _Workers:
     "The processes EM runs on: this one alone, or all of torch.distributed's default group (gloo on CPU, NCCL on GPU)."
     def __init__(self, distributed:bool|None=None):
@@ -448,7 +482,7 @@ class _Workers:
             if err is None and v[1] != -v[2]: raise ValueError(f"X: the workers' data have different numbers of features, from {int(-v[2])} to {int(v[1])}")
         if err is not None: raise err
 
-# %% ../nbs/02_em.ipynb #59
+# %% ../nbs/02_em.ipynb #61
 def _check_sample_weight(w, n:int, device, name:str='sample_weight')->Tensor|None:
     "Validated non-negative weights, one per row, as float64 on `device`."
     if w is None: return None
@@ -458,7 +492,46 @@ def _check_sample_weight(w, n:int, device, name:str='sample_weight')->Tensor|Non
     if not w.sum() > 0: raise ValueError(f"{name}: the weights sum to 0; at least one must be positive")
     return w
 
-# %% ../nbs/02_em.ipynb #60
+# %% ../nbs/02_em.ipynb #63
+def _is_pandas(X)->bool:
+    "True for a pandas DataFrame or Series (pandas is never imported here: a user who passes one has imported it)."
+    pd = sys.modules.get('pandas')
+    return pd is not None and isinstance(X, (pd.DataFrame, pd.Series))
+
+def _from_pandas(X, name:str='X'):
+    "A pandas DataFrame or Series as a NumPy array (missing values as NaN); anything else as it is."
+    if not _is_pandas(X): return X
+    pd = sys.modules['pandas']
+    if isinstance(X, pd.Series):   # scikit-learn's advice
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got a pandas Series of shape {X.shape}; pass a DataFrame "
+                         "with a single column (a single feature, X.to_frame()) or a single row (a single sample)")
+    for c, dt in X.dtypes.items():
+        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+            raise TypeError(f"{name}: column {c!r} has dtype {dt}; expected real numbers")
+    plain = all(isinstance(dt, np.dtype) for dt in X.dtypes)   # numpy dtypes keep theirs; nullable ones become float64 with NaN
+    return np.array(X.to_numpy() if plain else X.to_numpy(dtype=np.float64, na_value=np.nan), order='C')   # a writable row-major copy
+
+# %% ../nbs/02_em.ipynb #64
+def _as_data(
+    X,                    # a tensor, NumPy array, nested lists or pandas DataFrame
+    name:str='X',         # the argument's name, for messages
+    device=None,          # where the result lives
+    min_rows:int=1,       # fewest rows accepted
+    master=torch.float64, # dtype integers are converted to
+)->Tensor:                # (n, d) floating tensor; NaN let through (the caller decides), inf refused
+    "Data of any kind through one conversion and one set of checks."
+    X = _from_pandas(X, name)
+    if not isinstance(X, Tensor):
+        try: X = np.asarray(X)
+        except ValueError as e: raise TypeError(f"{name}: expected an array of numbers ({e})") from None
+    integer = X.dtype.kind in 'iu' if isinstance(X, np.ndarray) else not (X.is_floating_point() or X.is_complex() or X.dtype == torch.bool)
+    t = as_tensor(X, name, ndim=None, dtype=master if integer else None, device=device, allow_nan=True, min_rows=min_rows)
+    if t.ndim != 2:
+        hint = "; reshape it: X.reshape(-1, 1) if it holds a single feature, X.reshape(1, -1) if a single sample" if t.ndim == 1 else ''
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {tuple(t.shape)}{hint}")
+    return t
+
+# %% ../nbs/02_em.ipynb #66
 def _refuse_nan(t:Tensor, name:str):
     "NaN is refused unless the missing-data mode is on: a `ValueError` that says where, and names the mode."
     bad = torch.isnan(t)
@@ -482,7 +555,22 @@ def _column_means(sums:Tensor, comm=None)->Tensor:
 
 def _max_r2(r2:float, comm=None)->float: return r2 if comm is None else float(comm.max(torch.tensor(r2, dtype=torch.float64)))
 
-# %% ../nbs/02_em.ipynb #61
+# %% ../nbs/02_em.ipynb #68
+def _check_range(
+    r2:float,            # largest squared norm of the centred rows
+    dtype:torch.dtype,   # dtype the features are computed in
+    name:str='X',        # the argument's name, for the message
+):
+    "Refuse data whose second moments overflow or underflow `dtype`, naming the cause."
+    fi, cure = torch.finfo(dtype), 'scale the data (e.g. standardise each feature)' + (' or pass dtype=torch.float64' if dtype != torch.float64 else '')
+    if not r2 <= fi.max / 2 ** 24:
+        raise ValueError(f"{name}: the centred rows reach a squared norm of {r2:.3g}, so their second moments overflow {dtype} "
+                         f"(largest {fi.max:.3g}, summed over up to 2**24 rows); {cure}")
+    if 0 < r2 < fi.tiny / fi.eps:
+        raise ValueError(f"{name}: the centred rows reach a squared norm of only {r2:.3g}, so their second moments fall below "
+                         f"{dtype}'s normal range ({fi.tiny:.3g}) and lose their precision; {cure}")
+
+# %% ../nbs/02_em.ipynb #70
 class _Memory:
     "Data held in memory: centred, with the features cached as one (F, n) tensor when they fit."
     cache = {'cpu': 2 ** 26}   # most elements cached per device type; 2 ** 29 elsewhere
@@ -499,7 +587,8 @@ class _Memory:
         if cache and self.F * self.n <= self.cache.get(X.device.type, 2 ** 29):
             self.phi = torch.empty(self.F, self.n, dtype=dtype, device=X.device)
             for a in range(0, self.n, 2 ** 16): self.phi[:, a:a + 2 ** 16] = gmm_features(self.centred(a, a + 2 ** 16), covariance_type)
-        self.r2 = _max_r2(max(float((Xc * Xc).sum(1).max()) for Xc in (self.centred(a, a + 2 ** 16) for a in range(0, self.n, 2 ** 16))), comm)
+        r2 = lambda a: float(((self.X[a:a + 2 ** 16].to(self.shift.dtype) - self.shift) ** 2).sum(1).max())   # in float64: may exceed `dtype`
+        self.r2 = _max_r2(max(r2(a) for a in range(0, self.n, 2 ** 16)), comm)
 
     def centred(self, a:int=0, b:int|None=None)->Tensor: return (self.X[a:b].to(self.shift.dtype) - self.shift).to(self.dtype)
     def rows(self)->tuple[Tensor, Tensor|None]:
@@ -511,7 +600,7 @@ class _Memory:
             PT = self.phi[:, a:a + size] if self.phi is not None else gmm_features(self.centred(a, a + size), self.ct)
             yield PT, (None if self.w is None else self.w[a:a + size])
 
-# %% ../nbs/02_em.ipynb #64
+# %% ../nbs/02_em.ipynb #73
 class _Missing:
     "Data with missing entries (NaN) in memory: centred on the observed column means, rows grouped by pattern."
     missing = True
@@ -525,8 +614,8 @@ class _Missing:
         wm = (torch.ones(self.n_rows, dtype=master, device=X.device) if w is None else w.to(master)) * self.kept
         self.weight, self.w = float(wm.sum()), (None if w is None else w.to(dtype))
         self.shift = _column_means(_column_sums(X.to(master), wm, obs), comm) if shift is None else shift
-        self.Xc = (X.to(master) - self.shift).to(dtype)   # NaN stays NaN
-        self.r2 = _max_r2(float((self.Xc.nan_to_num(0.) ** 2).sum(1).max()), comm)
+        Xc = X.to(master) - self.shift                     # NaN stays NaN
+        self.Xc, self.r2 = Xc.to(dtype), _max_r2(float((Xc.nan_to_num(0.) ** 2).sum(1).max()), comm)
         self._cache = cache and self.F * self.n <= _Memory.cache.get(X.device.type, 2 ** 29)
         self._groups = None
 
@@ -545,13 +634,13 @@ class _Missing:
         X, w = self.rows()
         for a in range(0, len(X), size): yield gmm_features(X[a:a + size], self.ct), (None if w is None else w[a:a + size])
 
-# %% ../nbs/02_em.ipynb #67
-def _is_2d(a)->bool: return isinstance(a, (Tensor, np.ndarray)) and a.ndim == 2
+# %% ../nbs/02_em.ipynb #76
+def _is_2d(a)->bool: return (isinstance(a, (Tensor, np.ndarray)) and a.ndim == 2) or (_is_pandas(a) and a.ndim == 2)
 def _is_batch(b)->bool: return _is_2d(b) or (isinstance(b, (tuple, list)) and 1 <= len(b) <= 2 and _is_2d(b[0]))
 
 def _is_batches(X)->bool:
     "True when `X` is an iterable of batches rather than one array."
-    if isinstance(X, (Tensor, np.ndarray)): return False
+    if isinstance(X, (Tensor, np.ndarray)) or _is_pandas(X): return False
     if callable(X): return True
     if isinstance(X, (list, tuple)): return len(X) > 0 and all(_is_batch(b) for b in X)
     if isinstance(X, Iterable):
@@ -560,7 +649,7 @@ def _is_batches(X)->bool:
         return True
     return False
 
-# %% ../nbs/02_em.ipynb #69
+# %% ../nbs/02_em.ipynb #78
 class _Batches:
     "Data as batches read afresh on every pass (exact out-of-core EM); with `missing`, NaN marks missing entries."
     def __init__(self, source, covariance_type:str, dtype, device, shift:Tensor|None=None, master=torch.float64, missing:bool=False, comm=None):
@@ -587,7 +676,7 @@ class _Batches:
     def _batches(self):
         for i, b in enumerate(self.source() if callable(self.source) else self.source):
             X, w = (b[0], b[1] if len(b) > 1 else None) if _is_batch(b) and not _is_2d(b) else (b, None)
-            X = as_tensor(X, f'batch {i}', ndim=2, device=self.device, allow_nan=True)
+            X = _as_data(X, f'batch {i}', self.device, master=self.master)
             if not self.allow_nan: _refuse_nan(X, f'batch {i}')
             if self.d is None: self.d = X.shape[1]
             if X.shape[1] != self.d: raise ValueError(f"batch {i}: has {X.shape[1]} features, but the first batch has {self.d}")
@@ -619,18 +708,18 @@ class _Batches:
             Xc = (X.to(self.shift.dtype) - self.shift).to(self.dtype)
             yield from _pattern_groups(Xc, None if w is None else w.to(self.dtype), self.ct, size)
 
-# %% ../nbs/02_em.ipynb #72
+# %% ../nbs/02_em.ipynb #81
 def _sqdist(X:Tensor, x2:Tensor, C:Tensor)->Tensor:
     "Squared distances (..., n) from centres C (..., d) to the rows of X (n, d); x2 holds |x|^2."
     return (x2 - 2 * (C @ X.T) + (C * C).sum(-1, keepdim=True)).clamp_min_(0)
 
-# %% ../nbs/02_em.ipynb #73
+# %% ../nbs/02_em.ipynb #82
 def _pick_rows(w:Tensor, k:int, R:int, g:torch.Generator)->Tensor:
     "Indices (R, k) of k distinct rows per restart drawn with probability proportional to `w` (Gumbel top-k; any n)."
     u = torch.rand(R, len(w), generator=g, dtype=w.dtype, device=w.device)
     return (w.log() - (-u.log()).log()).topk(k, dim=1).indices
 
-# %% ../nbs/02_em.ipynb #74
+# %% ../nbs/02_em.ipynb #83
 def _kmeans_pp(X:Tensor, w:Tensor|None, K:int, R:int, g:torch.Generator)->Tensor:
     "Greedy k-means++ seeds for `R` restarts at once: (R, K, d)."
     n = len(X)
@@ -649,14 +738,14 @@ def _kmeans_pp(X:Tensor, w:Tensor|None, K:int, R:int, g:torch.Generator)->Tensor
         idx.append(cand[ar, b])
     return X[torch.stack(idx, 1)]
 
-# %% ../nbs/02_em.ipynb #75
+# %% ../nbs/02_em.ipynb #84
 def _nearest(X:Tensor, C:Tensor, size:int=4096)->tuple[Tensor, Tensor]:
     "Index of the nearest centre (R, n) and the squared distance to it, for centres C (R, K, d)."
     x2 = (X * X).sum(1)
     out = [_sqdist(X[a:a + size], x2[a:a + size], C).min(1) for a in range(0, len(X), size)]
     return torch.cat([o.indices for o in out], 1), torch.cat([o.values for o in out], 1)
 
-# %% ../nbs/02_em.ipynb #76
+# %% ../nbs/02_em.ipynb #85
 def _lloyd(X:Tensor, w:Tensor|None, C:Tensor, max_iter:int=300, tol:float=1e-4)->Tensor:
     "Lloyd's k-means from centres C (R, K, d), each restart until its centres stop moving (scikit-learn's rule)."
     R, K, d = C.shape
@@ -677,7 +766,7 @@ def _lloyd(X:Tensor, w:Tensor|None, C:Tensor, max_iter:int=300, tol:float=1e-4)-
         if not active.any(): break
     return C
 
-# %% ../nbs/02_em.ipynb #80
+# %% ../nbs/02_em.ipynb #89
 def _assign_stats(src, C:Tensor, size:int, acc=torch.float64)->GMMStats:
     "Statistics of the hard assignment of every point to its nearest centre in C (R, K, d)."
     R, K, d = C.shape
@@ -690,7 +779,7 @@ def _assign_stats(src, C:Tensor, size:int, acc=torch.float64)->GMMStats:
         table += (oh @ PT.T).to(acc)
     return GMMStats(table, torch.tensor(src.weight, dtype=acc, device=C.device), torch.zeros(R, dtype=acc, device=C.device), d)
 
-# %% ../nbs/02_em.ipynb #81
+# %% ../nbs/02_em.ipynb #90
 _RANDOM_BLOCK = 4096   # rows per generator in `random` initialisation: a constant, so draws never depend on chunking
 
 def _random_rows(
@@ -725,7 +814,7 @@ def _random_stats(
         a += PT.shape[1]
     return GMMStats(table, torch.tensor(src.weight, dtype=acc, device=device), torch.zeros(R, dtype=acc, device=device), src.d)
 
-# %% ../nbs/02_em.ipynb #86
+# %% ../nbs/02_em.ipynb #95
 def patch(f):
     "Attach `f` to the class named by its `self` annotation (fastcore's `@patch`, without the dependency)."
     cls = f.__annotations__['self']
@@ -734,7 +823,7 @@ def patch(f):
     setattr(cls, f.__name__, f)
     return f
 
-# %% ../nbs/02_em.ipynb #87
+# %% ../nbs/02_em.ipynb #96
 class NotFittedError(ValueError, AttributeError):
     "The estimator has no parameters yet: call `fit`, `init` or `load_state_dict` first."
 
@@ -744,7 +833,32 @@ class ConvergenceWarning(UserWarning):
 class MonotonicityWarning(RuntimeWarning):
     "An EM iteration lowered the log-likelihood by more than `reg_covar` and rounding allow."
 
-# %% ../nbs/02_em.ipynb #88
+class ScaleWarning(UserWarning):
+    "The data's variance is at most `reg_covar`: the regularisation, not the data, sets every covariance."
+
+# %% ../nbs/02_em.ipynb #98
+def _out_of_memory(e:BaseException)->bool:
+    "True for an allocation failure: Python's, CUDA's (torch.OutOfMemoryError) or the CPU allocator's RuntimeError."
+    if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)): return True
+    return isinstance(e, RuntimeError) and any(m in str(e) for m in ("can't allocate memory", 'not enough memory', 'out of memory', 'Failed to allocate'))
+
+def _memory_advice(f):
+    "Wrap a method taking data so that an allocation failure becomes a `MemoryError` pointing to out-of-core fitting."
+    @functools.wraps(f)
+    def g(self, X, *args, **kwargs):
+        try: return f(self, X, *args, **kwargs)
+        except (MemoryError, RuntimeError) as e:
+            if not _out_of_memory(e): raise
+            try: batches = f.__name__ == 'partial_fit' or _is_batches(X)
+            except ValueError: batches = False
+            what = f"X of shape {tuple(X.shape)}" if hasattr(X, 'shape') else 'the data'
+            cure = ("use smaller batches" if batches else "fit out of core: pass batches (a list of arrays, a DataLoader, or a function "
+                    "returning an iterator) for exact EM that holds one batch at a time, or stream them through partial_fit (online EM)")
+            raise MemoryError(f"{f.__name__}: out of memory on {getattr(self, '_device', 'cpu')} with {what} "
+                              f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}); {cure}") from e
+    return g
+
+# %% ../nbs/02_em.ipynb #100
 class GaussianMixture:
     """A Gaussian mixture fitted by EM (Dempster, Laird & Rubin 1977), with scikit-learn's names; tensors in and out.
 
@@ -785,7 +899,7 @@ class GaussianMixture:
         for k, v in args.items(): setattr(self, k, v)
         self._check_params()
 
-# %% ../nbs/02_em.ipynb #90
+# %% ../nbs/02_em.ipynb #102
 def _defaults()->dict: return {k: p.default for k, p in inspect.signature(GaussianMixture.__init__).parameters.items() if k != 'self'}
 
 @patch
@@ -811,7 +925,7 @@ def __repr__(self:GaussianMixture):
 @patch
 def __getstate__(self:GaussianMixture): return {k: v for k, v in self.__dict__.items() if k not in ('_src', '_comm')}  # pickles carry no data
 
-# %% ../nbs/02_em.ipynb #92
+# %% ../nbs/02_em.ipynb #104
 @patch
 def _check_params(self:GaussianMixture):
     check_int('n_components', self.n_components, low=1)
@@ -830,12 +944,13 @@ def _check_params(self:GaussianMixture):
     for k in ('warm_start', 'progress'):
         if not isinstance(getattr(self, k), bool): raise TypeError(f"{k}={getattr(self, k)!r}: expected True or False")
     rs = self.random_state
-    if not (rs is None or isinstance(rs, torch.Generator) or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool))):
+    if isinstance(rs, numbers.Integral) and not isinstance(rs, bool): check_seed('random_state', rs)
+    elif not (rs is None or isinstance(rs, torch.Generator)):
         raise TypeError(f"random_state={rs!r}: expected an integer seed, a torch.Generator or None")
     self._device = resolve_device(self.device)
     self._master = torch.float32 if self._device.type == 'mps' else torch.float64  # MPS has no float64
 
-# %% ../nbs/02_em.ipynb #95
+# %% ../nbs/02_em.ipynb #107
 @patch
 def _fitted(self:GaussianMixture)->GMMParams:
     if getattr(self, '_params', None) is None: raise NotFittedError("This GaussianMixture is not fitted yet: call fit, init or load_state_dict first")
@@ -863,7 +978,7 @@ for _n, _d in [('weights_', "(K,) mixing weights"), ('means_', "(K, d) component
                ('precisions_cholesky_', "upper-triangular U with U U^T = precision (scikit-learn's convention)")]:
     setattr(GaussianMixture, _n, _attr(_n, _d))
 
-# %% ../nbs/02_em.ipynb #98
+# %% ../nbs/02_em.ipynb #110
 def _shape_error(name:str, t:Tensor, shape:tuple, what:str):
     if tuple(t.shape) != shape: raise ValueError(f"{name}: expected shape {shape} ({what}), got {tuple(t.shape)}")
 
@@ -879,7 +994,7 @@ def _factor_precisions(P:Tensor, covariance_type:str)->tuple[Tensor, Tensor, Ten
     bad = ~(P > 0)
     return P.clamp_min(torch.finfo(P.dtype).tiny).sqrt(), 1 / P, (bad.any(-1) if covariance_type == 'diag' else bad)
 
-# %% ../nbs/02_em.ipynb #100
+# %% ../nbs/02_em.ipynb #112
 @patch
 def _check_inits(self:GaussianMixture, d:int):
     "Validated `weights_init`, `means_init` and `precisions_init` (None where not given)."
@@ -906,7 +1021,7 @@ def _check_inits(self:GaussianMixture, d:int):
         P = (U, cov)
     return w, m, P
 
-# %% ../nbs/02_em.ipynb #103
+# %% ../nbs/02_em.ipynb #115
 @patch
 def _generator(self:GaussianMixture)->torch.Generator:
     try: return make_generator(self.random_state, self._device)
@@ -918,7 +1033,7 @@ def _chunk(self:GaussianMixture, RK:int, F:int)->int:
     if self._device.type != 'cpu': return max(4096, 2 ** 24 // max(RK, F))
     return min(2 ** 16, max(2048, 2 ** 21 // (self.dtype.itemsize * (F + RK))))
 
-# %% ../nbs/02_em.ipynb #104
+# %% ../nbs/02_em.ipynb #116
 @patch
 def _centres(self:GaussianMixture, R:int, g:torch.Generator)->Tensor:
     "Initial centres (R, K, d) by k-means++, k-means or random distinct points of the data (the first batch for iterables)."
@@ -936,7 +1051,7 @@ def _centres(self:GaussianMixture, R:int, g:torch.Generator)->Tensor:
         if self.init_params == 'kmeans': C = _lloyd(X, w, C)
     return comm.broadcast(C)
 
-# %% ../nbs/02_em.ipynb #105
+# %% ../nbs/02_em.ipynb #117
 @patch
 def _gather_rows(self:GaussianMixture, X:Tensor, w:Tensor|None, g:torch.Generator)->tuple[Tensor, Tensor]:
     "Every worker's rows to initialise from, in rank order; above `init_rows` in all, a uniform sample of each worker's rows in proportion."
@@ -949,7 +1064,7 @@ def _gather_rows(self:GaussianMixture, X:Tensor, w:Tensor|None, g:torch.Generato
     Xw = comm.gather(torch.cat([X, w[:, None]], 1))
     return Xw[:, :-1], Xw[:, -1]
 
-# %% ../nbs/02_em.ipynb #107
+# %% ../nbs/02_em.ipynb #119
 @patch
 def _random_seed(self:GaussianMixture, g:torch.Generator)->int:
     "A seed for the random responsibilities, drawn from `g` on rank 0 and shared by every worker."
@@ -961,7 +1076,7 @@ def _first_row(self:GaussianMixture, src)->int:
     comm = self._comm
     return int(comm.gather_counts(src.n)[:comm.rank].sum()) if comm.on else 0
 
-# %% ../nbs/02_em.ipynb #108
+# %% ../nbs/02_em.ipynb #120
 @patch
 def _draw(self:GaussianMixture, R:int)->GMMParams:
     "Initial parameters for `R` restarts: `init_params`, then `weights_init`, `means_init`, `precisions_init`."
@@ -982,7 +1097,7 @@ def _draw(self:GaussianMixture, R:int)->GMMParams:
     if P0 is not None: p.precisions_cholesky[:], p.covariances[:] = P0
     return p
 
-# %% ../nbs/02_em.ipynb #110
+# %% ../nbs/02_em.ipynb #122
 @patch
 def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     "Set up the data (and fresh parameters), run the first E-step, start the trace."
@@ -999,6 +1114,7 @@ def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     else:
         X, w = self._local(X, sample_weight, min_rows=1 if comm.on else 2, err=err)
         src = self._memory(X, w, comm=comm)
+    _check_range(src.r2, self.dtype)   # r2 is the maximum over all workers: they all raise together
     n = int(comm.sum(torch.tensor(float(src.n), dtype=torch.float64)))
     if n < 2: raise ValueError(f"X: expected at least 2 rows with an observed entry, got {n}")
     if n < K: raise ValueError(f"n_components={K}: expected at most n_samples={n} components")
@@ -1010,13 +1126,34 @@ def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     if fresh: self._params = self._draw(self.n_init)
     self._reset_state()
     self._e(self._all()); self._phase = 'init'
+    self._warn_scale()
     return self._record('init')
 
-# %% ../nbs/02_em.ipynb #111
+# %% ../nbs/02_em.ipynb #124
+def _mean_variance(stats:GMMStats, covariance_type:str)->float:
+    "The data's variance per feature, averaged over the features, from any E-step's statistics (summed over components)."
+    T, W, d = stats.table[0].sum(0), float(stats.weight), stats.d
+    mean, sec = T[1:1 + d] / W, T[1 + d:] / W
+    if covariance_type in ('full', 'tied'):
+        i, j = torch.triu_indices(d, d, device=T.device)
+        sec = sec[i == j]
+    return float((sec.sum() - (mean * mean).sum()) / d)
+
+@patch
+def _warn_scale(self:GaussianMixture):
+    "Warn when `reg_covar` is at least the data's mean variance per feature."
+    v = _mean_variance(self._stats, self.covariance_type)
+    if 0 < self.reg_covar and v <= self.reg_covar:
+        warnings.warn(ScaleWarning(
+            f"reg_covar={self.reg_covar} is at least the data's variance per feature ({v:.3g} on average), so every covariance is mostly "
+            "reg_covar and the components cannot separate (scikit-learn ends at the same fit, silently); scale the data "
+            "(e.g. standardise each feature) or lower reg_covar"), stacklevel=5)   # the caller of fit or init
+
+# %% ../nbs/02_em.ipynb #125
 @patch
 def _data(self:GaussianMixture, X, name:str='X', min_rows:int=1)->Tensor:
     "`X` as a 2-D tensor on the device; NaN refused unless `missing='marginalise'`."
-    X = as_tensor(X, name, ndim=2, device=self._device, min_rows=min_rows, allow_nan=True)
+    X = _as_data(X, name, self._device, min_rows, self._master)
     if self.missing == 'error': _refuse_nan(X, name)
     return X
 
@@ -1036,7 +1173,7 @@ def _memory(self:GaussianMixture, X:Tensor, w:Tensor|None, shift:Tensor|None=Non
     cls = _Missing if self.missing == 'marginalise' and bool(torch.isnan(X).any()) else _Memory
     return cls(X, w, self.covariance_type, self.dtype, shift=shift, master=self._master, cache=cache, comm=comm)
 
-# %% ../nbs/02_em.ipynb #112
+# %% ../nbs/02_em.ipynb #126
 @patch
 def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
@@ -1078,7 +1215,7 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False)->tu
     logits, rounding = self._logit_fn(p, src.r2)
     return (*gmm_e_step(H.to(self.dtype), src.chunks(size), src.d, keep, self._master, logits), rounding)
 
-# %% ../nbs/02_em.ipynb #114
+# %% ../nbs/02_em.ipynb #128
 @patch
 def _e(self:GaussianMixture, idx:Tensor):
     src, K = self._src, self.n_components
@@ -1099,12 +1236,12 @@ def _e(self:GaussianMixture, idx:Tensor):
     else: self._resp = None
     self._best = int(torch.nan_to_num(self._ll, nan=-math.inf).argmax())
 
-# %% ../nbs/02_em.ipynb #116
+# %% ../nbs/02_em.ipynb #130
 def _expected_ll(st:GMMStats, H:Tensor)->Tensor:
     "Q(theta) = sum of stats * natural parameters, per restart (0 * -inf counts as 0)."
     return torch.where(st.table == 0, 0., st.table * H).sum((-2, -1))
 
-# %% ../nbs/02_em.ipynb #117
+# %% ../nbs/02_em.ipynb #131
 @patch
 def _m(self:GaussianMixture, idx:Tensor):
     st, old, ct = self._stats[idx], self._params[idx], self.covariance_type
@@ -1132,7 +1269,7 @@ def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
             f"{float(old[i]):.12g} to {float(ll[i]):.12g}, by {float(old[i] - ll[i]):.3g}; reg_covar={self.reg_covar} allows "
             f"{float(allowed[i]):.3g} and rounding {float(slack[i]):.3g}. Try dtype=torch.float64; if it persists, it is a bug"), stacklevel=3)
 
-# %% ../nbs/02_em.ipynb #118
+# %% ../nbs/02_em.ipynb #132
 @patch
 def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     "Append a snapshot of the best restart to the trace."
@@ -1143,13 +1280,14 @@ def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     if phase != 'M' and self._resp is not None: f['resp'] = self._resp[r].T.to(self.dtype)
     return self.trace.append(Snapshot(**f))
 
-# %% ../nbs/02_em.ipynb #119
+# %% ../nbs/02_em.ipynb #133
 @patch
 def _need_data(self:GaussianMixture):
     if getattr(self, '_src', None) is None or getattr(self, '_stats', None) is None:
         raise NotFittedError("no data to step on: call init(X) first (fit keeps its data too; load_state_dict and partial_fit do not)")
 
 @patch
+@_memory_advice
 def init(self:GaussianMixture,
     X,                    # (n, d) array or tensor, or an iterable of batches
     sample_weight=None,   # (n,) non-negative weights per row
@@ -1180,8 +1318,9 @@ def step(self:GaussianMixture)->Snapshot:
     self._e(self._all()); self._phase = 'E'
     return self._record('E')
 
-# %% ../nbs/02_em.ipynb #123
+# %% ../nbs/02_em.ipynb #138
 @patch
+@_memory_advice
 def fit(self:GaussianMixture,
     X,                   # (n, d) array or tensor; or an iterable of batches: arrays, (X, w) pairs, a DataLoader, or a function returning an iterator
     y=None,              # ignored (scikit-learn's signature, for pipelines)
@@ -1218,7 +1357,7 @@ def fit(self:GaussianMixture,
         if hasattr(bar, 'close'): bar.close()
     return self._finish(conv, n_iter, lbs, lb, stopped)
 
-# %% ../nbs/02_em.ipynb #124
+# %% ../nbs/02_em.ipynb #139
 @patch
 def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
     "Keep the best restart and set scikit-learn's summary attributes."
@@ -1228,10 +1367,10 @@ def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
     self.lower_bound_ = lbs[best][-1] if lbs[best] else lb
     if not self.converged_ and self.max_iter > 0 and not stopped:
         warnings.warn(ConvergenceWarning("Best performing initialization did not converge. Try different init parameters, "
-                                         "or increase max_iter, tol, or check for degenerate data."), stacklevel=3)
+                                         "or increase max_iter, tol, or check for degenerate data."), stacklevel=4)   # the caller of fit
     return self
 
-# %% ../nbs/02_em.ipynb #125
+# %% ../nbs/02_em.ipynb #140
 @patch
 def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:Tensor, conv:Tensor, t_last:float)->float:
     "scikit-learn's verbose messages (from rank 0 only, in distributed EM)."
@@ -1245,45 +1384,123 @@ def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:Tensor, conv:Tensor, 
         print(f"Initialization {r} {msg}." + (f" lower bound {float(self._ll[r]):.5f}." if self.verbose >= 2 else ''))
     return t_last
 
-# %% ../nbs/02_em.ipynb #131
+# %% ../nbs/02_em.ipynb #147
+def _far_rows(p:GMMParams, covariance_type:str, X:Tensor, shift:Tensor, eps:float)->Tensor:
+    "Mask of the rows (NaN missing) whose logits a dtype of rounding level `eps` could get wrong by more than `_DIRECT_ABOVE` nats."
+    Xc = X - shift.to(X.dtype)
+    x2 = (Xc.nan_to_num(0.) ** 2).sum(1)   # in X's dtype: inf where it overflows, and then far indeed
+    t = _trace_precision(p, covariance_type)[0]
+    b = eps * (float(t.max()) * x2.to(shift.dtype) + float((t * (p.means[0] ** 2).sum(-1)).max()))   # at most twice max_k t_k (x2 + |mu_k|^2)
+    return ~(b <= _DIRECT_ABOVE)
+
+# %% ../nbs/02_em.ipynb #149
+def _far_logits(
+    p:GMMParams,           # one restart's parameters (no restart dimension), in centred coordinates
+    covariance_type:str,   # 'full', 'tied', 'diag' or 'spherical'
+    Xc:Tensor,             # (n, d) centred rows, float64, none of them 0
+)->tuple[Tensor, Tensor]:  # logits of a reference component (n,), -inf below float64's range; all logits minus those (K, n)
+    "Logits of rows far from the data, in float64 tier by tier so that nothing overflows or cancels."
+    mu, U, d = p.means, p.precisions_cholesky, Xc.shape[1]
+    top = int(math.log2(torch.finfo(Xc.dtype).max))
+    s = torch.ldexp(torch.ones_like(Xc[:, 0]), torch.frexp(Xc.abs().amax(1))[1].clamp_max(top))   # z = x / s is exact
+    z = Xc / s[:, None]
+    if covariance_type == 'full':
+        Wz, Wm, logdet = torch.einsum('kij,ni->knj', U, z), torch.einsum('kij,ki->kj', U, mu), U.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    elif covariance_type == 'tied': Wz, Wm, logdet = (z @ U)[None], mu @ U, U.diagonal().log().sum()
+    elif covariance_type == 'diag': Wz, Wm, logdet = U[:, None] * z, U * mu, U.log().sum(-1)
+    else: Wz, Wm, logdet = U[:, None, None] * z, U[:, None] * mu, d * U.log()
+    B = (Wz * Wm[:, None]).sum(-1)                                     # (K, n)
+    A = (-0.5 * (Wz * Wz).sum(-1)).expand_as(B)                        # tied: one row, the same for every component
+    C = (p.weights.log() + logdet - d / 2 * _LOG_2PI - 0.5 * (Wm * Wm).sum(-1))[:, None].expand_as(B)
+    at = lambda T, r: T.gather(0, r[None])
+    rel = lambda r: s * (s * (A - at(A, r)) + (B - at(B, r))) + (C - at(C, r))
+    ref = (A + B / s + C / (s * s)).argmax(0)
+    for _ in range(len(B)):   # move each row's reference to a better component until none is better
+        e = rel(ref); best = e.max(0)
+        if not (best.values > 0).any(): break
+        ref = torch.where(best.values > 0, best.indices, ref)
+    return (s * (s * at(A, ref) + at(B, ref)) + at(C, ref))[0], e
+
+# %% ../nbs/02_em.ipynb #151
 @patch
-def _logits(self:GaussianMixture, X)->Tensor:
-    "log(pi_k N(x | mu_k, Sigma_k)) for every component and row, (K, n)."
+def _near_logits(self:GaussianMixture, X:Tensor, p:GMMParams, H:Tensor)->Tensor:
+    "log(pi_k N(x | mu_k, Sigma_k)), (K, n), by the features' product in the model's dtype, for rows near enough for it."
+    src = self._memory(X, None, shift=self._shift, cache=False)
+    if src.missing: return gmm_logits_missing(p, self.covariance_type, src.groups(2 ** 16), src.n_rows, self.dtype, src.r2)[0]
+    direct = self._logit_fn(p, src.r2)[0]
+    return torch.cat([(H[0] @ PT if direct is None else direct(PT)[0]) for PT, _ in src.chunks(2 ** 16)], 1)
+
+@patch
+def _far(self:GaussianMixture, p:GMMParams, Xc:Tensor)->tuple[Tensor, Tensor]:
+    "`_far_logits` of centred float64 rows, by pattern of observed entries and in chunks."
+    ct, K, d = self.covariance_type, self.n_components, Xc.shape[1]
+    ref, rel = Xc.new_empty(len(Xc)), Xc.new_empty(K, len(Xc))
+    obs = ~torch.isnan(Xc)
+    pats, inv = torch.unique(obs, dim=0, return_inverse=True)
+    for j, pat in enumerate(pats):
+        o, rows = pat.nonzero()[:, 0], (inv == j).nonzero()[:, 0]
+        pm = p if len(o) == d else _marginal(p, ct, o)
+        for a in range(0, len(rows), max(256, 2 ** 22 // (K * d))):
+            r = rows[a:a + max(256, 2 ** 22 // (K * d))]
+            ref[r], rel[:, r] = _far_logits(pm, ct, Xc[r][:, o])
+    return ref, rel
+
+@patch
+def _log_parts(self:GaussianMixture, X)->tuple[Tensor, Tensor]:
+    "Logits of every component and row as ref (n,) + rel (K, n): ref in float64 (-inf below its range), rel in the model's dtype."
     self._fitted()
     X = self._data(X)
     if X.shape[1] != self.n_features_in_: raise ValueError(f"X: has {X.shape[1]} features, but this GaussianMixture was fitted with {self.n_features_in_}")
-    src = self._memory(X, None, shift=self._shift, cache=False)
     best = torch.tensor([self._best], device=self._device)
-    if src.missing: return gmm_logits_missing(self._params[best], self.covariance_type, src.groups(2 ** 16), src.n_rows, self.dtype, src.r2)[0]
-    H, direct = self._H[best].to(self.dtype), self._logit_fn(self._params[best], src.r2)[0]
-    return torch.cat([(H[0] @ PT if direct is None else direct(PT)[0]) for PT, _ in src.chunks(2 ** 16)], 1)
+    p, H = self._params[best], self._H[best].to(self.dtype)
+    far = _far_rows(p, self.covariance_type, X, self._shift, torch.finfo(self.dtype).eps)
+    if not far.any():
+        L = self._near_logits(X, p, H)
+        m = L.amax(0)
+        return m.to(self._master), L.sub_(m)
+    ref = torch.zeros(len(X), dtype=self._master, device=self._device)
+    rel = torch.empty(self.n_components, len(X), dtype=self.dtype, device=self._device)
+    if not far.all():
+        L = self._near_logits(X[~far], p, H)
+        m = L.amax(0)
+        ref[~far], rel[:, ~far] = m.to(ref), L - m
+    ref[far], e = self._far(p[0], X[far].to(self._master) - self._shift)
+    rel[:, far] = e.to(self.dtype)
+    return ref, rel
+
+# %% ../nbs/02_em.ipynb #152
+@patch
+def _score_samples64(self:GaussianMixture, X)->Tensor:
+    "Log-likelihood of each row in float64 (finite wherever float64 holds it)."
+    ref, rel = self._log_parts(X)
+    return ref + rel.logsumexp(0).to(ref)
 
 @patch
 def score_samples(self:GaussianMixture, X)->Tensor:
     "Log-likelihood of each row of `X`, (n,)."
-    return self._logits(X).logsumexp(0)
+    return self._public(self._score_samples64(X))
 
 @patch
 def predict_proba(self:GaussianMixture, X)->Tensor:
     "Responsibilities: the posterior probability of each component for each row, (n, K)."
-    return self._logits(X).softmax(0).T
+    return self._log_parts(X)[1].softmax(0).T
 
 @patch
 def predict(self:GaussianMixture, X)->Tensor:
     "The most probable component of each row, (n,) int64."
-    return self._logits(X).argmax(0)
+    return self._log_parts(X)[1].argmax(0)
 
-# %% ../nbs/02_em.ipynb #132
+# %% ../nbs/02_em.ipynb #153
 @patch
 def _loglik_n(self:GaussianMixture, X, sample_weight=None)->tuple[float, float]:
     "Summed (weighted) log-likelihood of `X`, and n: the number (total weight) of its rows with an observed entry."
     X = self._data(X)
-    s = self.score_samples(X).to(self._master)
+    s = self._score_samples64(X)
     w = _check_sample_weight(sample_weight, len(s), self._device)
     w = (torch.ones_like(s) if w is None else w.to(s)) * (~torch.isnan(X)).any(1)   # nothing observed: no information
     n = float(w.sum())
     if not n > 0: raise ValueError("X: no row has an observed entry with positive sample weight, so there is nothing to score")
-    return float(w @ s), n
+    return float(torch.where(w > 0, w * s, 0.).sum()), n   # a row of weight 0 adds nothing, even at -inf
 
 @patch
 def score(self:GaussianMixture, X, y=None, sample_weight=None)->float:
@@ -1308,14 +1525,14 @@ def aic(self:GaussianMixture, X, sample_weight=None)->float:
     "Akaike information criterion on `X` (lower is better)."
     return -2 * self._loglik_n(X, sample_weight)[0] + 2 * self._n_parameters()
 
-# %% ../nbs/02_em.ipynb #136
+# %% ../nbs/02_em.ipynb #159
 @patch
 def fit_predict(self:GaussianMixture, X, y=None, sample_weight=None, callback=None)->Tensor:
     "Fit, then return the most probable component of each row of `X`."
     if _is_batches(X): raise ValueError("X: fit_predict needs one array; for batches call fit, then predict on each batch")
     return self.fit(X, sample_weight=sample_weight, callback=callback).predict(X)
 
-# %% ../nbs/02_em.ipynb #137
+# %% ../nbs/02_em.ipynb #160
 @patch
 def sample(self:GaussianMixture,
     n_samples:int=1,   # how many points to draw
@@ -1324,6 +1541,7 @@ def sample(self:GaussianMixture,
     "Draw points from the fitted mixture."
     p = self._fitted()
     n = check_int('n_samples', n_samples, low=1)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool): check_seed('seed', seed)
     try: g = make_generator(self.random_state if seed is None else seed, self._device)
     except (TypeError, ValueError) as e: raise type(e)(f"seed: {e}") from None
     y = torch.multinomial(p.weights, n, replacement=True, generator=g).sort().values
@@ -1334,7 +1552,7 @@ def sample(self:GaussianMixture,
     else: z = z * (cov[y] if ct == 'diag' else cov[y][:, None]).sqrt()
     return self._public(p.means[y] + self._shift + z), y
 
-# %% ../nbs/02_em.ipynb #140
+# %% ../nbs/02_em.ipynb #163
 _STATE_KEYS = ('weights_', 'means_', 'covariances_', 'precisions_cholesky_')
 
 @patch
@@ -1349,7 +1567,7 @@ def state_dict(self:GaussianMixture)->dict:
                  lower_bounds_=torch.tensor(self.lower_bounds_, dtype=torch.float64))
     return d
 
-# %% ../nbs/02_em.ipynb #141
+# %% ../nbs/02_em.ipynb #164
 @patch
 def load_state_dict(self:GaussianMixture, state:dict)->GaussianMixture:
     "Take fitted parameters from `state` (made by `state_dict`); returns self."
@@ -1371,7 +1589,7 @@ def load_state_dict(self:GaussianMixture, state:dict)->GaussianMixture:
         self.lower_bound_, self.lower_bounds_ = float(state['lower_bound_']), [float(v) for v in state['lower_bounds_']]
     return self
 
-# %% ../nbs/02_em.ipynb #150
+# %% ../nbs/02_em.ipynb #173
 def _moment_stats(p:GMMParams, covariance_type:str, reg_covar:float)->GMMStats:
     "Statistics per unit weight whose M-step gives back `p`: the model's own expected moments."
     w, mu, d = p.weights, p.means, p.means.shape[-1]
@@ -1385,14 +1603,31 @@ def _moment_stats(p:GMMParams, covariance_type:str, reg_covar:float)->GMMStats:
     table = torch.cat([w[..., None], w[..., None] * mu, w[..., None] * sec], -1)
     return GMMStats(table, torch.ones((), dtype=w.dtype, device=w.device), w.new_zeros(w.shape[0]), d)
 
-# %% ../nbs/02_em.ipynb #152
+# %% ../nbs/02_em.ipynb #175
+def _kept(v):
+    "A copy of an attribute that later in-place changes cannot reach (tensors, parameters, statistics, dicts, lists)."
+    if isinstance(v, (Tensor, GMMParams)): return v.clone()
+    if isinstance(v, GMMStats): return GMMStats(v.table.clone(), v.weight.clone(), v.loglik.clone(), v.d)
+    return dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
+
 @patch
+@_memory_advice
 def partial_fit(self:GaussianMixture,
     X,                   # (n, d) one batch of a stream
     y=None,              # ignored
     sample_weight=None,  # (n,) non-negative weights per row
 )->GaussianMixture:
-    "One step of stepwise online EM (Cappé & Moulines 2009) on the batch `X`; returns self."
+    "One step of stepwise online EM (Cappé & Moulines 2009) on the batch `X`; returns self. A refused batch changes nothing."
+    saved = {k: _kept(v) for k, v in self.__dict__.items()}
+    try: self._online_step(X, sample_weight)
+    except BaseException:
+        self.__dict__.clear(); self.__dict__.update(saved)
+        raise
+    return self
+
+@patch
+def _online_step(self:GaussianMixture, X, sample_weight):
+    "`partial_fit`'s work: everything that can fail first, then the update of the running state and the trace."
     self._check_params()
     ct, K = self.covariance_type, self.n_components
     if getattr(self, '_online', None) is None or getattr(self, '_comm', None) is None: self._comm = _Workers(self.distributed)
@@ -1400,34 +1635,32 @@ def partial_fit(self:GaussianMixture,
     if getattr(self, '_online', None) is None: self._start_online(X, w)
     if X.shape[1] != self.n_features_in_: raise ValueError(f"X: has {X.shape[1]} features, but this GaussianMixture was fitted with {self.n_features_in_}")
     src = self._memory(X, w, shift=self._shift, cache=False, comm=self._comm)
+    _check_range(src.r2, self.dtype)
     o = self._online   # with averaging, the E-step uses the running parameters o['run'], not the averaged ones
     st = self.reduce_stats(self._pass(*(o['run'] if o['run'] else (self._params, self._H)), src)[0])
     if not float(st.weight) > 0:   # the same sum on every worker, so all raise together
         raise ValueError("X: no row of this batch has an observed entry with positive sample weight (on any worker); nothing to update from")
-    s, batch_ll = st.normalised(), float(st.loglik[0] / st.weight)
-    if o['stats'] is None:
+    s, batch_ll, first = st.normalised(), float(st.loglik[0] / st.weight), o['stats'] is None
+    t = o['t'] + (not first)
+    stats = s if first else o['stats'] * (1 - (t + self.learning_offset) ** -self.learning_decay) + s * (t + self.learning_offset) ** -self.learning_decay
+    eps = torch.finfo(self.dtype).eps
+    params = run_params = gmm_m_step(stats, ct, self.reg_covar, eps)
+    avg, n_avg, run = o['avg'], o['n_avg'], o['run']
+    if self.average is not False and t >= (0 if self.average is True else int(self.average)):
+        n_avg += 1
+        avg = stats if avg is None else avg * (1 - 1 / n_avg) + stats * (1 / n_avg)
+        run, params = (run_params, gmm_natural_params(run_params, ct)), gmm_m_step(avg, ct, self.reg_covar, eps)
+    H = gmm_natural_params(params, ct)
+    if first:   # nothing below can fail: commit
         self._ll[:] = batch_ll; self._elbo[:] = batch_ll
         self._record('init', batch_loglik=batch_ll)
-        o['stats'] = s
-    else:
-        o['t'] += 1
-        gamma = (o['t'] + self.learning_offset) ** -self.learning_decay
-        o['stats'] = o['stats'] * (1 - gamma) + s * gamma
-    eps = torch.finfo(self.dtype).eps
-    self._params = gmm_m_step(o['stats'], ct, self.reg_covar, eps)
-    start = 0 if self.average is True else int(self.average)
-    if self.average is not False and o['t'] >= start:
-        o['n_avg'] += 1
-        o['avg'] = o['stats'] if o['avg'] is None else o['avg'] * (1 - 1 / o['n_avg']) + o['stats'] * (1 / o['n_avg'])
-        o['run'] = (self._params, gmm_natural_params(self._params, ct))
-        self._params = gmm_m_step(o['avg'], ct, self.reg_covar, eps)
-    self._H = gmm_natural_params(self._params, ct)
+    o.update(stats=stats, t=t, avg=avg, n_avg=n_avg, run=run)
+    self._params, self._H = params, H
     self._step += 1; self.n_iter_ += 1; self.lower_bounds_.append(batch_ll); self.lower_bound_ = batch_ll
     self._ll[:], self._elbo[:], self._phase = math.nan, math.nan, 'online'
     self._record('online', batch_loglik=batch_ll)
-    return self
 
-# %% ../nbs/02_em.ipynb #153
+# %% ../nbs/02_em.ipynb #176
 @patch
 def _start_online(self:GaussianMixture, X:Tensor, w:Tensor|None):
     "Start online EM: from the fitted model's own moments, or initialise on the first batch."
@@ -1438,6 +1671,7 @@ def _start_online(self:GaussianMixture, X:Tensor, w:Tensor|None):
         self._reset_state()
     else:
         self._src = self._memory(X, w, comm=self._comm)
+        _check_range(self._src.r2, self.dtype)
         n = int(self._comm.sum(torch.tensor(float(self._src.n), dtype=torch.float64)))
         if n < max(2, self.n_components):
             raise ValueError(f"X: the first batch of partial_fit initialises the mixture and needs at least max(2, n_components={self.n_components}) rows, got {n}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_flows.ipynb #3
 from __future__ import annotations
-import contextlib, copy, inspect, math, numbers, time, warnings
+import contextlib, copy, inspect, itertools, math, numbers, time, warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
 from .core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        progress, Snapshot, Trace)
+                        check_seed, check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'MIN_BIN', 'MIN_DERIV', 'ESTIMATORS', 'OBJECTIVES', 'Transform', 'Chain', 'Permutation', 'Reverse',
@@ -95,6 +95,7 @@ class Chain(Transform):
 def _check_dim(dim, low:int=1, what:str='')->int:
     dim = check_int('dim', dim)
     if dim < low: raise ValueError(f"dim={dim}: expected an integer >= {low}{what}")
+    check_memory(f"dim={dim}", 32 * dim)   # a transform keeps a few vectors (or index buffers) of length dim
     return dim
 
 def _check_hidden(hidden)->tuple[int, ...]:
@@ -108,13 +109,31 @@ def _check_hidden(hidden)->tuple[int, ...]:
             raise ValueError(f"hidden={given!r}: expected positive integer widths")
     return tuple(int(h) for h in hidden)
 
+def _mlp_numel(i:int, o:int, hidden:tuple)->int:
+    "Weights and biases of a perceptron of widths i, *hidden, o."
+    ws = (i, *hidden, o)
+    return sum(a * b + b for a, b in zip(ws[:-1], ws[1:]))
+
+def _check_numel(what:str, numel:int)->int:
+    "Refuse, naming `what`, a module of `numel` numbers (in torch's default dtype) that cannot fit in memory."
+    check_memory(what, numel * torch.get_default_dtype().itemsize)
+    return numel
+
+def _int_tensor(name:str, value, expected:str, allow_bool:bool=False)->Tensor:
+    "`value` (a permutation, an order, a mask) as an integer tensor; a TypeError naming `name` if it is not one."
+    try: t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError): t = None
+    if t is None or t.is_floating_point() or t.is_complex() or (t.dtype == torch.bool and not allow_bool):
+        raise TypeError(f"{name}={value!r}: expected {expected}")
+    return t
+
 # %% ../nbs/03_flows.ipynb #15
 class Permutation(Transform):
     "Reorder coordinates: z = x[:, perm]; log|det| = 0."
     x_dependent = False
     def __init__(self, perm): # a permutation of range(D)
         super().__init__()
-        perm = torch.as_tensor(perm, dtype=torch.long)
+        perm = _int_tensor('perm', perm, 'a permutation of 0..D-1, as integers').long()
         if perm.ndim != 1 or not torch.equal(perm.sort().values, torch.arange(len(perm))):
             raise ValueError(f"perm={perm.tolist()}: expected a permutation of 0..{len(perm) - 1}")
         self.register_buffer('perm', perm); self.register_buffer('inv', perm.argsort())
@@ -148,9 +167,12 @@ class ActNorm(Transform):
     @torch.no_grad()
     def initialize(self, x:Tensor): # a batch (N, D) to standardise
         "Set loc and scale so that `x` comes out with zero mean and unit variance."
-        if x.shape[0] > 1:
-            x = x.detach()
-            self.loc.copy_(x.mean(0)); self.log_scale.copy_(-x.std(0).clamp_min(1e-6).log())
+        x = as_tensor(x, 'x', dtype=self.loc.dtype, device=self.loc.device)
+        if x.shape[1] != self.dim: raise ValueError(f"x: expected shape (N, {self.dim}), got {tuple(x.shape)}")
+        if x.shape[0] > 1:   # statistics of x / max|x|, scaled back: a float32 variance overflows beyond |x| ~ 1e19
+            s = x.abs().amax(0).clamp_min(torch.finfo(x.dtype).tiny)
+            y = x / s
+            self.loc.copy_(y.mean(0) * s); self.log_scale.copy_(-(y.std(0) * s).clamp_min(1e-6).log())
         self.initialized.fill_(True)
 
     def forward(self, x):
@@ -169,6 +191,7 @@ class LULinear(Transform):
     ):
         super().__init__()
         self.dim = dim = _check_dim(dim)
+        _check_numel(f"dim={dim}", 6 * dim * dim)   # P, L, U, the identity and their gradients
         perm = torch.arange(dim) if seed is None else torch.randperm(dim, generator=make_generator(seed))
         self.register_buffer('P', torch.eye(dim)[perm])
         self.lower, self.upper = nn.Parameter(torch.zeros(dim, dim)), nn.Parameter(torch.zeros(dim, dim))
@@ -231,8 +254,11 @@ class MLP(nn.Sequential):
         hidden=(64, 64),       # widths of the hidden layers (an int: two of that width)
         activation:str='relu', # one of `ACTIVATIONS`; a smooth one ('silu', 'elu', 'tanh') for score matching
     ):
+        in_features, out_features = check_int('in_features', in_features, low=1), check_int('out_features', out_features, low=1)
+        hidden = _check_hidden(hidden)
+        _check_numel(f"in_features={in_features}, out_features={out_features}, hidden={hidden}", _mlp_numel(in_features, out_features, hidden))
         act, layers, i = _activation(activation), [], in_features
-        for h in _check_hidden(hidden):
+        for h in hidden:
             layers += [nn.Linear(i, h), act(inplace=True) if act is nn.ReLU else act()]   # in place: no copy, same gradient
             i = h
         last = nn.Linear(i, out_features)
@@ -259,7 +285,8 @@ class MADE(nn.Sequential):
         order=None,            # the autoregressive order of the coordinates; None: 0, 1, ..., dim-1
     ):
         dim, hidden = _check_dim(dim, 2, ' (an autoregressive layer needs two dimensions or more)'), _check_hidden(hidden)
-        order = torch.arange(dim) if order is None else torch.as_tensor(order, dtype=torch.long)
+        _check_numel(f"dim={dim}, params={params}, hidden={hidden}", 2 * _mlp_numel(dim, dim * params, hidden))   # weights and masks
+        order = torch.arange(dim) if order is None else _int_tensor('order', order, f"a permutation of 0..{dim - 1}").long()
         if not torch.equal(order.sort().values, torch.arange(dim)): raise ValueError(f"order={order.tolist()}: expected a permutation of 0..{dim - 1}")
         deg_in = order.argsort() + 1                      # degree of coordinate i: its position in the order, 1..dim
         degs = [deg_in] + [torch.arange(h) % max(dim - 1, 1) + 1 for h in hidden]
@@ -431,9 +458,9 @@ class SplineMap:
 # %% ../nbs/03_flows.ipynb #53
 def _check_mask(mask, dim:int)->Tensor:
     "`mask` as a bool tensor of shape (dim,) with at least one True and one False."
-    m = torch.as_tensor(mask)
-    if m.shape != (dim,) or m.dtype not in (torch.bool, torch.int64, torch.int32, torch.uint8) or ((m != 0) & (m != 1)).any():
-        raise ValueError(f"mask={mask!r}: expected {dim} booleans (True: the coordinate conditions, False: it is transformed)")
+    expected = f"{dim} booleans (True: the coordinate conditions, False: it is transformed)"
+    m = _int_tensor('mask', mask, expected, allow_bool=True)
+    if m.shape != (dim,) or ((m != 0) & (m != 1)).any(): raise ValueError(f"mask={mask!r}: expected {expected}")
     m = m.bool()
     if m.all() or not m.any(): raise ValueError(f"mask={m.tolist()}: expected at least one True (conditioning) and one False (transformed) coordinate")
     return m
@@ -584,7 +611,7 @@ def _base_sample(self:Flow, n:int, seed)->Tensor:
         return torch.randn(n, self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
     if seed is None: return self.base.sample((n,)).to(self.device, self.dtype)
     devices = [self.device] if self.device.type == 'cuda' else []
-    s = int(torch.randint(2**62, (1,), generator=seed, device=seed.device)) if isinstance(seed, torch.Generator) else check_int('seed', seed)
+    s = int(torch.randint(2**62, (1,), generator=seed, device=seed.device)) if isinstance(seed, torch.Generator) else check_seed('seed', seed)
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(s)
         return self.base.sample((n,)).to(self.device, self.dtype)
@@ -592,12 +619,17 @@ def _base_sample(self:Flow, n:int, seed)->Tensor:
 # %% ../nbs/03_flows.ipynb #68
 @patch
 def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
-    "`x` as a (N, D) tensor on the flow's device and dtype, and its batch shape; ValueError on a wrong shape or NaN."
-    if not isinstance(x, Tensor): x = as_tensor(x, name=name, ndim=None)
+    "`x` as a (N, D) tensor on the flow's device and dtype, and its batch shape; ValueError on a wrong shape, NaN, inf or overflow."
+    x = as_tensor(x, name=name, ndim=None, dtype=self.dtype, device=self.device, min_rows=0, detach=False)
     if x.ndim == 0 or x.shape[-1] != self.dim:
         raise ValueError(f"{name}: expected shape (..., {self.dim}) for this {self.dim}-D flow, got {tuple(x.shape)}")
-    if x.is_floating_point() and torch.isnan(x).any(): raise ValueError(f"{name}: contains NaN ({int(torch.isnan(x).sum())} entries)")
-    return x.reshape(-1, self.dim).to(self.device, self.dtype), x.shape[:-1]
+    return x.reshape(-1, self.dim), x.shape[:-1]
+
+def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
+    "NaN from checked, finite points is arithmetic that overflowed far out: -inf (zero density) there, unless the parameters are NaN."
+    nan = torch.isnan(lp)
+    if nan.any() and all(torch.isfinite(p).all() for p in model.parameters()): return lp.masked_fill(nan, -math.inf)
+    return lp
 
 @patch
 def _log_prob(self:Flow, x:Tensor)->Tensor:
@@ -610,7 +642,7 @@ def log_prob(self:Flow,
 )->Tensor:      # log q(x), shape (...)
     "Exact log-density of the flow at `x`."
     x, batch = self._check_points(x)
-    return self._log_prob(x).view(batch)
+    return _zero_density_if_overflowed(self, self._log_prob(x)).view(batch)
 
 @patch
 def forward(self:Flow, x:Tensor, check:bool=True)->Tensor: # points (..., D); `check=False` skips the input checks (x must be (N, D))
@@ -625,6 +657,16 @@ def _shape(sample_shape)->torch.Size:
     for n in shape: check_int('sample_shape', n, low=0)
     return shape
 
+def _row_bytes(model:nn.Module)->int:
+    "Rough bytes per point of a pass with gradients: thrice every linear layer's outputs, and a few copies of the point per layer."
+    widths = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return (3 * widths + 32 * model.dim * max(len(getattr(model, 'transform', ())), 1)) * model.dtype.itemsize
+
+def _check_rows(model:nn.Module, name:str, value, n:int)->int:
+    "Refuse, naming `name`, `n` points that cannot pass through `model` in memory."
+    check_memory(f"{name}={value!r}", n * _row_bytes(model), model.device)
+    return n
+
 @patch
 def rsample(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws (an int n: (n,))
@@ -632,7 +674,7 @@ def rsample(self:Flow,
 )->Tensor:                               # (*sample_shape, D), differentiable in the flow's parameters
     "Reparameterised draws: base noise pushed through the inverse transforms."
     shape = _shape(sample_shape)
-    x, _ = self.transform.inverse(self._base_sample(shape.numel(), seed))
+    x, _ = self.transform.inverse(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
     return x.view(*shape, self.dim)
 
 @patch
@@ -653,7 +695,7 @@ def rsample_and_log_prob(self:Flow,
 )->tuple[Tensor, Tensor]:                # draws (*sample_shape, D) and their log q, both differentiable
     "Draws and their log-density in one pass through the inverse transforms."
     shape = _shape(sample_shape)
-    x, lq = self._push(self._base_sample(shape.numel(), seed))
+    x, lq = self._push(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
     return x.view(*shape, self.dim), lq.view(shape)
 
 # %% ../nbs/03_flows.ipynb #71
@@ -664,7 +706,7 @@ def log_prob_layers(self:Flow,
     "Every layer's output and log-determinant for the batch `x`, and its log-density."
     x, _ = self._check_points(x)
     points, ladjs = self.transform.forward_layers(x)
-    return FlowLayers(points, ladjs, self._base_log_prob(points[-1]) + sum(ladjs), [type(t).__name__ for t in self.transform])
+    return FlowLayers(points, ladjs, _zero_density_if_overflowed(self, self._base_log_prob(points[-1]) + sum(ladjs)), [type(t).__name__ for t in self.transform])
 
 @patch
 def energy(self:Flow,
@@ -696,7 +738,9 @@ def checkerboard(
     width:int,  # image columns
 )->Tensor:      # booleans (height * width,), row-major: True on the squares where row + column is even
     "A checkerboard coupling mask for images flattened row by row: each half sees all its neighbours in the other."
-    r, c = torch.arange(check_int('height', height, low=1)), torch.arange(check_int('width', width, low=1))
+    height, width = check_int('height', height, low=1), check_int('width', width, low=1)
+    check_memory(f"height={height}, width={width}", 32 * height * width)
+    r, c = torch.arange(height), torch.arange(width)
     return ((r[:, None] + c[None, :]) % 2 == 0).reshape(-1)
 
 def _masks(dim:int, mask, layers:int)->list[Tensor]:
@@ -706,13 +750,20 @@ def _masks(dim:int, mask, layers:int)->list[Tensor]:
 
 def _check_layers(layers)->int: return check_int('layers', layers, low=1)
 
+_LAYER_BYTES = 32 * 1024   # Python's bookkeeping of one layer (modules, tensors, dicts: 9 to 25 KiB measured), beyond its numbers
+
+def _check_layers_fit(numel:int, **sizes):
+    "Refuse, before anything is built, `sizes['layers']` layers of `numel` numbers each that cannot fit in memory; the message shows `sizes`."
+    per = numel * torch.get_default_dtype().itemsize + _LAYER_BYTES
+    check_memory(', '.join(f"{k}={v!r}" for k, v in sizes.items()), sizes['layers'] * per)
+
 @contextlib.contextmanager
 def _seeded(seed:int|None):
     "Seed torch's global generator with `seed` inside the block, and restore it after; nothing for None."
     if seed is None:
         yield
         return
-    seed = check_int('seed', seed, low=0)
+    seed = check_seed('seed', seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -729,6 +780,8 @@ def realnvp(cls:Flow,
 )->Flow:
     "RealNVP (Dinh et al. 2017): affine couplings on alternating halves."
     dim, layers = _check_dim(dim, 2, ' (a coupling flow needs two dimensions or more)'), _check_layers(layers)
+    half = dim - dim // 2
+    _check_layers_fit(_mlp_numel(half, half * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
     masks = _masks(dim, mask, layers)
     with _seeded(seed): return cls([AffineCoupling(dim, m, hidden, activation) for m in masks], base)
 
@@ -743,6 +796,7 @@ def maf(cls:Flow,
 )->Flow:
     "MAF (Papamakarios et al. 2017): affine autoregressive layers, the order reversed every layer."
     dim, layers = _check_dim(dim, 2, ' (an autoregressive flow needs two dimensions or more)'), _check_layers(layers)
+    _check_layers_fit(2 * _mlp_numel(dim, dim * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
     orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
     with _seeded(seed): return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2]) for i in range(layers)], base)
 
@@ -762,7 +816,9 @@ def nsf(cls:Flow,
 )->Flow:
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
-    SplineMap(bins, bound)   # checks bins and bound
+    n, half, h = SplineMap(bins, bound).n_params, dim - dim // 2, _check_hidden(hidden)   # checks bins and bound
+    numel = 2 * _mlp_numel(dim, dim * n, h) if autoregressive else _mlp_numel(half, half * n, h)
+    _check_layers_fit(numel + 8 * dim, dim=dim, layers=layers, hidden=hidden, bins=bins)
     if autoregressive and mask is not None: raise ValueError("mask: autoregressive layers take no coupling mask; pass one or the other")
     with _seeded(seed):
         if autoregressive:
@@ -796,7 +852,7 @@ def reverse_kl_loss(
 )->Tensor:                              # scalar: a Monte Carlo estimate of KL(q || p) - log Z
     "Reverse KL from reparameterised draws, with the standard or the path gradient."
     check_choice('estimator', estimator, ESTIMATORS)
-    if z is None: z = flow._base_sample(check_int('n', n, low=1), seed)
+    if z is None: z = flow._base_sample(_check_rows(flow, 'n', n, check_int('n', n, low=1)), seed)
     if estimator == 'standard':
         x, lq = flow._push(z)
         return (lq - log_p(x)).mean()
@@ -838,6 +894,8 @@ def gradient_variance(
     "Variance of the reverse-KL (or, given `sample`, the likelihood's) gradient under each estimator, from the same draws."
     batch_size, n_batches = check_int('batch_size', batch_size, low=1), check_int('n_batches', n_batches, low=2)
     params = [p for p in flow.parameters() if p.requires_grad]
+    _check_rows(flow, 'batch_size', batch_size, batch_size)
+    check_memory(f"n_batches={n_batches}", 16 * n_batches * sum(p.numel() for p in params), flow.device)
     out = {}
     for est in estimators:
         g, grads = make_generator(seed, flow.device), []
@@ -958,13 +1016,13 @@ def log_prob(self:ContinuousFlow,
 )->Tensor:                              # log q(x), shape (...)
     "Log-density by integrating the ODE backwards from x, with the divergence along the way."
     x, batch = Flow._check_points(self, x)
-    return self._log_prob(x, seed).view(batch)
+    return _zero_density_if_overflowed(self, self._log_prob(x, seed)).view(batch)
 
 @patch
 def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None)->Tensor: # see `Flow.rsample`
     "Draws: base noise integrated forwards from t=0 to t=1 (differentiable through the solver)."
     shape = _shape(sample_shape)
-    z = torch.randn(shape.numel(), self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
+    z = torch.randn(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
     return self._integrate(z, 0., 1., False)[0].view(*shape, self.dim)
 
 ContinuousFlow.sample, ContinuousFlow.forward = Flow.sample, Flow.forward   # the same code serves both
@@ -1006,7 +1064,7 @@ def bits_per_dim(
     chunk:int=8192,                     # points per forward pass
 )->float:                               # the bound in bits per dimension
     "Uniform-dequantisation bound on the discrete NLL of `x`, in bits per dimension (Theis et al. 2016)."
-    levels, samples = check_int('levels', levels, low=2), check_int('samples', samples, low=1)
+    levels, samples, chunk = check_int('levels', levels, low=2), check_int('samples', samples, low=1), check_int('chunk', chunk, low=1)
     X = as_tensor(x, name='x', dtype=flow.dtype, device=flow.device, min_rows=1)
     if X.shape[1] != flow.dim: raise ValueError(f"x: expected shape (N, {flow.dim}) for this {flow.dim}-D flow, got {tuple(X.shape)}")
     _check_levels(X, levels, 'x: expected')
@@ -1031,6 +1089,10 @@ class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss; the trainer restored its last good state."
 
 # %% ../nbs/03_flows.ipynb #110
+def _sub_seed(seed:int, k:int)->int:
+    "The run's k-th stream of randomness, still a seed in `check_seed`'s range."
+    return (seed + k) % 2**63
+
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
     def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None):
@@ -1049,16 +1111,16 @@ class _Target:
             try: self.entropy = float(target.entropy())
             except (NotImplementedError, TypeError, RuntimeError): pass
             self.bounds = getattr(target, 'bounds', None)
-            self.val = self.draw(val_size, make_generator(seed + 1, device))
+            self.val = self.draw(val_size, make_generator(_sub_seed(seed, 1), device))
         elif is_data:
             X = as_tensor(target, name='target', dtype=dtype, device=device, min_rows=2)
             self._check_dim(X.shape[1])
             if levels is not None: _check_levels(X, levels, f"target: dequantize={levels} expects")
-            perm = torch.randperm(len(X), generator=make_generator(seed + 1, 'cpu')).to(device)
+            perm = torch.randperm(len(X), generator=make_generator(_sub_seed(seed, 1), 'cpu')).to(device)
             n_val = min(max(1, len(X) // 5), val_size)
             self.kind, self.name, self.val, self.data = 'data', 'data', X[perm[:n_val]], X[perm[n_val:]]
             if levels is not None:   # the validation set is dequantised once, so its NLL is comparable across snapshots
-                self.val = self._dequantize(self.val, make_generator(seed + 1, device))
+                self.val = self._dequantize(self.val, make_generator(_sub_seed(seed, 1), device))
                 self.bounds = ((0., 1.),) * 2 if dim == 2 else None
             elif dim == 2:
                 lo, hi = X.min(0).values, X.max(0).values
@@ -1149,7 +1211,7 @@ class Trainer:
         self.base_lr, self.schedule = self.lr, check_choice('schedule', schedule, ('constant', 'cosine'))
         self.total_steps = None if total_steps is None else check_int('total_steps', total_steps, low=1)
         self._horizon = self.total_steps
-        self.seed, self.eval_every, self.grid_every = check_int('seed', seed, low=0), check_int('eval_every', eval_every, low=1), check_int('grid_every', grid_every, low=0)
+        self.seed, self.eval_every, self.grid_every = check_seed('seed', seed), check_int('eval_every', eval_every, low=1), check_int('grid_every', grid_every, low=0)
         self.grid_size, self.pool = check_int('grid_size', grid_size, low=2), check_int('pool', pool, low=1)
         self.patience = None if patience is None else check_int('patience', patience, low=1)
         self.min_delta, self.sigma = check_float('min_delta', min_delta, low=0), check_float('sigma', sigma, low=0, low_open=True)
@@ -1158,12 +1220,13 @@ class Trainer:
         val_size = (1000 if continuous else 20_000) if val_size is None else check_int('val_size', val_size, low=1)
         self.progress, self.device = bool(progress), resolve_device(device) if device is not None else flow.device
         self.flow = flow.to(self.device)
+        self._check_sizes(val_size)
         levels = None if dequantize is None else check_int('dequantize', dequantize, low=2)
         self.target = _Target(target, flow.dim, self.device, flow.dtype, self.seed, val_size, levels)
         self._check_target()
         self._g = make_generator(self.seed, self.device)
         self._pool, self._pos, self._last_grid, self._bad_batch = None, self.pool, 0, None
-        self._eval_g_state = make_generator(self.seed + 2, self.device).get_state()
+        self._eval_g_state = make_generator(_sub_seed(self.seed, 2), self.device).get_state()
         self.cuda_graph = bool(cuda_graph) and self.device.type == 'cuda'   # a no-op off CUDA
         if self.cuda_graph and objective in ('rkl', 'rkl_path', 'nll_path'):
             raise ValueError(f"cuda_graph=True: objective={objective!r} calls the target's log_prob, which may synchronise with the host; use cuda_graph=False")
@@ -1188,7 +1251,7 @@ def _check_target(self:Trainer):
     elif not t.has_samples: raise ValueError(f"objective={o!r} needs samples of the target; a log-density callable gives none (use 'rkl' or 'rkl_path')")
     if o == 'nll_path':
         if t.log_p is None: raise ValueError("objective='nll_path' needs the target's log-density as well as its samples; a data set has none (use 'nll')")
-        g = make_generator(self.seed + 4, self.device)
+        g = make_generator(_sub_seed(self.seed, 4), self.device)
         x = t.draw(1024, g)
         with torch.no_grad(): lp = t.log_p(x + 1e-3 * x.std(0) * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype))
         if not torch.isfinite(lp).all():
@@ -1198,6 +1261,14 @@ def _check_target(self:Trainer):
         rough = [type(m).__name__ for m in self.flow.modules() if isinstance(m, nn.ReLU) or isinstance(getattr(m, 'map', None), SplineMap)]
         if rough: warnings.warn(f"objective='ssm' needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
+
+@patch
+def _check_sizes(self:Trainer, val_size:int):
+    "Refuse, before any draw, a batch pool, validation set or density grid that cannot fit in the device's memory."
+    D, b = self.flow.dim, self.flow.dtype.itemsize
+    check_memory(f"batch_size={self.batch_size}, pool={self.pool}", self.batch_size * (3 * self.pool * D * b + _row_bytes(self.flow)), self.device)
+    check_memory(f"val_size={val_size}", 4 * val_size * D * b, self.device)
+    check_memory(f"grid_size={self.grid_size}", self.grid_size ** 2 * (48 + 2 * b), self.device)
 
 # %% ../nbs/03_flows.ipynb #119
 @patch
@@ -1215,7 +1286,7 @@ def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
 def _init_state(self:Trainer):
     if isinstance(self.flow, Flow) and self.target.has_samples and self.objective not in ('rkl', 'rkl_path'):
         needs = any(hasattr(t, 'initialize') and not bool(t.initialized) for t in self.flow.transform)
-        if needs: self.flow.initialize(self.target.draw(max(self.batch_size, 4096), make_generator(self.seed + 3, self.device)))
+        if needs: self.flow.initialize(self.target.draw(max(self.batch_size, 4096), make_generator(_sub_seed(self.seed, 3), self.device)))
     self._flat, self._grad, self._params = _flatten_parameters(self.flow)
     self.optimizer = self._make_optimizer()
     self.step_count, self.elapsed, self.stopped = 0, 0., None
@@ -1424,8 +1495,9 @@ def fit(self:Trainer,
     steps = check_int('steps', steps, low=0)
     self.stopped, self._stale = None, 0
     if self.schedule == 'cosine' and self.total_steps is None: self._horizon = self.step_count + steps
-    chunks = [self.eval_every] * (steps // self.eval_every) + ([steps % self.eval_every] if steps % self.eval_every else [])
-    bar = progress(chunks, enabled=self.progress, desc=f"{self.objective} on {self.target.name}")
+    full, rest = divmod(steps, self.eval_every)
+    chunks = itertools.chain(itertools.repeat(self.eval_every, full), [rest] if rest else [])   # lazy: any number of steps
+    bar = progress(chunks, enabled=self.progress, total=full + bool(rest), desc=f"{self.objective} on {self.target.name}")
     for n in bar:
         snap = self.step(n)
         if self.progress: bar.set_postfix(loss=f"{snap.loss:.4f}", kl=f"{snap.kl:.4f}")

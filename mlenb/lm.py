@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .core import (resolve_device, make_generator, check_int, check_float, check_choice,
-                        progress, Snapshot, Trace)
+from .core import (resolve_device, make_generator, check_int, check_float, check_choice, check_seed,
+                        as_tensor, memory_bytes, progress, Snapshot, Trace)
 
 # %% auto #0
 __all__ = ['TOY_LEXICON', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM', 'ToyTranslation',
@@ -153,6 +153,55 @@ def _logprob(self:LanguageModel, sequences, prompt=None)->Tensor:
     return total[0].cpu() if single else total.cpu()
 LanguageModel.logprob = _logprob
 
+# %% ../nbs/04_lm.ipynb #as-logits
+def _first_index(mask:Tensor)->str:
+    idx = mask.nonzero()
+    return f"index {tuple(idx[0].tolist())} ({len(idx)} entr{'y' if len(idx) == 1 else 'ies'} in all)"
+
+def _as_logits(
+    logits,                # a tensor, array or nested list of real numbers, (..., V)
+    name:str='logits',     # the argument's name, for messages
+)->Tensor:                 # floating-point, -inf allowed
+    "`logits` as a floating-point tensor, or a named error: non-real numbers, no token axis, NaN or +inf."
+    if not isinstance(logits, Tensor):
+        try: a = np.asarray(logits)
+        except ValueError as e: raise TypeError(f"{name}: expected a tensor or an array of real numbers ({e})") from None
+        if a.dtype.kind not in 'iuf': raise TypeError(f"{name}: expected real numbers, got {type(logits).__name__} of dtype {a.dtype}")
+        logits = torch.from_numpy(a)
+    if logits.dtype == torch.bool or logits.is_complex(): raise TypeError(f"{name}: expected real numbers, got dtype {logits.dtype}")
+    if not logits.is_floating_point(): logits = logits.to(torch.get_default_dtype())
+    if logits.ndim == 0 or logits.shape[-1] == 0: raise ValueError(f"{name}: expected shape (..., V) with V >= 1 tokens, got {tuple(logits.shape)}")
+    if not logits.max().item() < math.inf:                      # one pass: the max is NaN with a NaN, +inf with a +inf
+        for bad, what in ((logits.isnan(), 'NaN'), (logits == math.inf, '+inf')):
+            if bad.any(): raise ValueError(f"{name}: contains {what} at {_first_index(bad)}; expected finite numbers, or -inf for a masked token")
+    return logits
+
+# %% ../nbs/04_lm.ipynb #check-next
+def _bad_rows(x:Tensor)->Tensor:
+    "Mask of the rows of `x` (..., V) with a NaN, a +inf, or no finite entry."
+    return ~x.amax(-1).isfinite()                               # a row's max is NaN with a NaN, +inf with a +inf, -inf with no finite entry
+
+def _check_next_logprobs(
+    lm:LanguageModel,           # the model, for the text of the prefix
+    lp:Tensor,                  # (B, V) what it gave
+    prefix_of,                  # row -> the ids generated before this step
+    prompt=None,                # the prompt, for the message
+    live=None,                  # (B,) bools: the rows to check (None: all)
+    who:str='the model',        # who gave `lp`
+    what:str='log-probabilities', # what `lp` holds
+)->Tensor:                      # `lp`
+    "Raise a ValueError naming the step and the prefix of the first live row with NaN, +inf or no finite entry."
+    bad = _bad_rows(lp)
+    if not bad.any(): return lp                                 # the usual case: nothing more to do
+    if live is not None: bad = bad & torch.as_tensor(live, dtype=torch.bool, device=bad.device)
+    if not bad.any(): return lp
+    i = int(bad.nonzero()[0, 0]); row, prefix = lp[i], list(prefix_of(i))
+    kind = 'NaN' if row.isnan().any() else '+inf' if (row == math.inf).any() else 'no finite'
+    why = ("every token, EOS included, has probability 0, so the sequence can neither go on nor end" if kind == 'no finite'
+           else f"expected finite {what}, or -inf for impossible tokens")
+    pr = '' if prompt is None else f" (prompt {lm.vocab.text(lm.prompt_ids(prompt))!r})"
+    raise ValueError(f"{who} gave {kind} next-token {what} at step {len(prefix) + 1} after prefix {lm.text(prefix)!r}{pr}: {why}")
+
 # %% ../nbs/04_lm.ipynb #16
 @torch.no_grad()
 def generate(
@@ -171,7 +220,10 @@ def generate(
     out, done = [], torch.zeros(n, dtype=torch.bool, device=lp.device)
     total = torch.zeros(n, dtype=torch.float64, device=lp.device)
     for t in range(max_new_tokens):
-        logits = lp if transform is None else transform(lp)
+        prefix_of = lambda i: [int(o[i]) for o in out]
+        if _bad_rows(lp).any():                                     # fine only in finished rows, which then get EOS again
+            lp = torch.where(done[:, None], _eos_row(lp, eos), _check_next_logprobs(lm, lp, prefix_of, prompt, ~done))
+        logits = lp if transform is None else _check_next_logprobs(lm, transform(lp), prefix_of, prompt, ~done, 'transform', 'logits')
         logits = torch.where(done[:, None], _eos_row(logits, eos), logits)
         tok = torch.multinomial(logits.float().softmax(-1), 1, generator=gen)[:, 0]
         total += torch.where(done, 0., lp.gather(1, tok[:, None])[:, 0].double())
@@ -194,6 +246,20 @@ def _sample(self:LanguageModel, n:int, prompt=None, max_new_tokens:int=100, seed
 LanguageModel.sample = _sample
 
 # %% ../nbs/04_lm.ipynb #19
+def _n_contexts(V:int, order:int, device='cpu', what:str|None=None)->int:
+    "V**(order-1), or a ValueError (naming `what`) before any work if the (contexts, V) float64 table would not fit in `device`'s memory."
+    cap = memory_bytes(device) // 24                         # entries: the table and two temporaries of its size, 8 bytes each
+    C = 1
+    for _ in range(order - 1):
+        if C * V > cap: break                               # stop before the power gets absurd
+        C *= V
+    if C * V <= cap: return C
+    top = 0
+    while V ** (top + 1) <= cap: top += 1
+    expected = f"expected order <= {top} for {V} tokens, or fewer tokens" if top else f"expected at most {cap} tokens"
+    raise ValueError(f"{what or f'order={order}'}: {V} tokens make a table of {V}**{order} float64 entries, "
+                     f"more than the memory of {resolve_device(device)} holds; {expected}")
+
 class MarkovLM(LanguageModel):
     "An n-gram language model with an explicit table: exact log-probabilities, mode, top-n sequences and entropy."
     def __init__(self,
@@ -202,16 +268,19 @@ class MarkovLM(LanguageModel):
                  order:int=2,           # n of the n-gram: each token depends on the order-1 before it
                  device=None,           # where the table lives (None: where it is)
                 ):
+        if not isinstance(vocab, Vocab): raise TypeError(f"vocab: expected a Vocab, got {type(vocab).__name__}; make one with Vocab(itos) or Vocab.build(words)")
         self.vocab, self.order = vocab, check_int('order', order, low=1)
-        V = len(vocab)
-        if tuple(log_probs.shape) != (V ** (order - 1), V):
-            raise ValueError(f"log_probs: expected shape {(V ** (order - 1), V)} for order {order} and {V} tokens, got {tuple(log_probs.shape)}")
+        dev = resolve_device(device) if device is not None else log_probs.device if isinstance(log_probs, Tensor) else 'cpu'
+        V = len(vocab); C = _n_contexts(V, order, dev)
+        log_probs = _as_logits(log_probs, 'log_probs')
+        if tuple(log_probs.shape) != (C, V):
+            raise ValueError(f"log_probs: expected shape {(C, V)} for order {order} and {V} tokens, got {tuple(log_probs.shape)}")
         lp = log_probs.to(dtype=torch.float64, device=resolve_device(device) if device is not None else log_probs.device)
         if not torch.allclose(lp.logsumexp(-1), torch.zeros((), dtype=lp.dtype, device=lp.device), atol=1e-6):
             raise ValueError("log_probs: every row must be a distribution (logsumexp 0)")
         if vocab.bos_id != vocab.eos_id and (lp[:, vocab.bos_id] > -math.inf).any():
             raise ValueError("log_probs: BOS must have probability 0 as a next token")
-        self.log_probs, self.n_contexts = lp, V ** (order - 1)
+        self.log_probs, self.n_contexts = lp, C
 
     @property
     def device(self): return self.log_probs.device
@@ -260,10 +329,11 @@ def _markov_random(cls, vocab_size:int=20, # number of words (BOS and EOS come o
                   )->MarkovLM:
     "A random sparse n-gram model over words `w0`, `w1`, ... (MixCE's 'Random 50%' for sparsity=0.5)."
     vocab_size, order = check_int('vocab_size', vocab_size, low=1), check_int('order', order, low=1)
+    C = _n_contexts(vocab_size + 2, order, what=f'vocab_size={vocab_size}, order={order}')   # it fits, before any work
     sparsity = check_float('sparsity', sparsity, 0, 1, high_open=True)
     scale, eos_weight = check_float('scale', scale, low=0), check_float('eos_weight', eos_weight, low=0, low_open=True)
     vocab = Vocab.build([f'w{i}' for i in range(vocab_size)])
-    g, V, C = make_generator(seed), len(vocab), len(vocab) ** (order - 1)
+    g, V = make_generator(seed), len(vocab)
     w = (scale * torch.randn(C, V, generator=g, dtype=torch.float64)).exp()
     zero = torch.rand(C, vocab_size, generator=g, dtype=torch.float64) < sparsity
     keep = torch.randint(vocab_size, (C,), generator=g)
@@ -282,10 +352,11 @@ def _markov_fit(cls, corpus:Sequence,     # sentences: strings (split on whitesp
                )->MarkovLM:
     "An n-gram model fitted by counting (with add-k `smoothing`)."
     order, smoothing = check_int('order', order, low=1), check_float('smoothing', smoothing, low=0)
+    if isinstance(corpus, str) or not hasattr(corpus, '__iter__'): raise TypeError(f"corpus: expected a list of sentences, got {type(corpus).__name__}")
     sents = [s.split() if isinstance(s, str) else list(s) for s in corpus]
     if not sents: raise ValueError("corpus: expected at least one sentence")
     vocab = vocab or Vocab.build(sorted({t for s in sents for t in s}))
-    V, C = len(vocab), len(vocab) ** (order - 1)
+    V, C = len(vocab), _n_contexts(len(vocab), order)
     counts = torch.zeros(C * V, dtype=torch.float64)
     lm = cls(vocab, torch.full((C, V), -math.log(V - 1), dtype=torch.float64).index_fill(1, torch.tensor([0]), -math.inf), order)
     for i, s in enumerate(sents):
@@ -466,7 +537,7 @@ class TabularLM(LanguageModel):
                  device='cpu'):
         self.vocab, self._device = vocab, resolve_device(device)
         seqs = [vocab.encode(s, f'sequences[{i}]') for i, s in enumerate(sequences)]
-        p = torch.as_tensor(probs, dtype=torch.float64)
+        p = as_tensor(probs, 'probs', ndim=None, dtype=torch.float64)
         if len(seqs) == 0 or p.shape != (len(seqs),) or (p < 0).any() or not p.sum() > 0:
             raise ValueError("sequences, probs: expected one non-negative probability per sequence, summing to more than 0")
         merged = {}
@@ -546,7 +617,7 @@ class ToyTranslation(LanguageModel):
         self.sep_id = self.vocab.stoi['<sep>']
         d = torch.distributions.Dirichlet(torch.full((3,), concentration, dtype=torch.float64))
         with torch.random.fork_rng(devices=[]):                    # Dirichlet takes no generator
-            torch.manual_seed(seed)
+            torch.manual_seed(check_seed('seed', seed))
             self.synonyms = {s: dict(zip(TOY_LEXICON[s], d.sample().tolist())) for s in self.source_words}
         self._device, self._cache, self._dists = resolve_device(device), {}, {}
 
@@ -750,7 +821,7 @@ class TransformerLM(_NeuralLM):
         if d_model % n_heads: raise ValueError(f"d_model={d_model}: expected a multiple of n_heads={n_heads}")
         self.max_len = check_int('max_len', max_len, low=2)
         with torch.random.fork_rng(devices=[]):
-            if seed is not None: torch.manual_seed(seed)
+            if seed is not None: torch.manual_seed(check_seed('seed', seed))
             self.emb, self.pos = nn.Embedding(len(vocab), d_model), nn.Embedding(self.max_len, d_model)
             self.blocks = nn.ModuleList(_Block(d_model, n_heads) for _ in range(check_int('n_layers', n_layers, low=1)))
             self.ln, self.head = nn.LayerNorm(d_model), nn.Linear(d_model, len(vocab))
@@ -795,7 +866,7 @@ class GRULM(_NeuralLM):
         super().__init__(vocab)
         d_model, n_layers = check_int('d_model', d_model, low=1), check_int('n_layers', n_layers, low=1)
         with torch.random.fork_rng(devices=[]):
-            if seed is not None: torch.manual_seed(seed)
+            if seed is not None: torch.manual_seed(check_seed('seed', seed))
             self.emb = nn.Embedding(len(vocab), d_model)
             self.rnn = nn.GRU(d_model, d_model, n_layers, batch_first=True)
             self.head = nn.Linear(d_model, len(vocab))

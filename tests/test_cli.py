@@ -1,5 +1,5 @@
-"The `mlenb` command as a user runs it: a subprocess, JSON on stdout, errors as exit status 2."
-import json, subprocess, sys, pathlib
+"The `mlenb` command as a user runs it: a subprocess, strict JSON on stdout, errors as one line and exit status 2 (1: a failed run, 130: Ctrl-C)."
+import contextlib, json, pathlib, signal, socket, subprocess, sys, threading, time
 import numpy as np, pytest
 
 MLENB = str(pathlib.Path(sys.executable).parent / 'mlenb')
@@ -59,3 +59,152 @@ def test_flow_on_the_digits_reports_bits_per_dimension(flow):
 def test_flow_on_the_digits_refuses_density_objectives():
     r = run('flow', '--target', 'digits', '--objective', 'rkl', '--quiet')
     assert r.returncode == 2 and '--objective rkl' in r.stderr and 'Traceback' not in r.stderr
+
+
+# --- user errors: one line on stderr, no traceback, exit 2 (bad input) or 1 (a failed run); with --json, {"error": ...} on stdout
+
+def strict(s):
+    "Parse strict JSON: NaN and Infinity are refused."
+    return json.loads(s, parse_constant=lambda c: pytest.fail(f'not JSON: {c}'))
+
+
+def one_line_error(r, command, status):
+    assert r.returncode == status, (r.returncode, r.stderr)
+    assert 'Traceback' not in r.stderr and r.stderr.startswith(f'mlenb {command}: error: ') and r.stderr.count('\n') == 1, r.stderr
+    return r.stderr.removeprefix(f'mlenb {command}: error: ').strip()
+
+
+@pytest.mark.parametrize('args,status,msg', [
+    (('flow', '--lr', '10', '--flow', 'realnvp', '--steps', '300'), 1, 'training diverged'),
+    (('em', '--n', '1000000000'), 2, '--n 1000000000: the run needs about'),
+    (('em', '--k', '1000000000000'), 2, '--k 1000000000000: the run needs about'),
+    (('em', '--max-iter', '1000000000000'), 2, '--max-iter 1000000000000: the run needs about'),
+    (('flow', '--steps', '1000000000000'), 2, '--steps 1000000000000: the run needs about'),
+    (('flow', '--hidden', '1000000'), 2, '--hidden 1000000 --layers 8: the run needs about'),
+    (('flow', '--batch-size', '100000000000'), 2, '--batch-size 100000000000: the run needs about'),
+    (('decode', '--inputs', '100000000000'), 2, '--inputs 100000000000: the run needs about'),
+    (('em', '--k', 'two'), 2, "argument --k: invalid int value: 'two'"),
+    (('em', '--seed', '-1'), 2, "argument --seed: '-1': expected an integer from 0"),
+    (('flow', '--threads', '0'), 2, "argument --threads: '0': expected an integer from 1"),
+    (('decode', '--device', 'tpu'), 2, "device='tpu'"),
+])
+@pytest.mark.parametrize('as_json', [False, True])
+def test_user_errors_are_one_line(args, status, msg, as_json):
+    r = run(*args, '--quiet', *(['--json'] if as_json else []))
+    line = one_line_error(r, args[0], status)
+    assert msg in line
+    if as_json: assert strict(r.stdout) == {'error': line}
+    else: assert r.stdout == ''
+
+
+@pytest.mark.parametrize('name,make,msg', [
+    ('dir.npy', lambda p: p.mkdir(), 'Is a directory'), ('dir', lambda p: p.mkdir(), 'a path ending in .npy or .csv'),
+    ('empty.npy', lambda p: p.write_bytes(b''), 'cannot read it'), ('words.csv', lambda p: p.write_text('a,b\nc,d\n'), 'cannot read it'),
+    ('missing.csv', lambda p: None, 'No such file or directory'), ('nan.csv', lambda p: p.write_text('1,2\nnan,3\n'), 'NaN'),
+])
+def test_bad_data_files_are_one_line(tmp_path, name, make, msg):
+    make(tmp_path / name)
+    r = run('em', '--data', str(tmp_path / name), '--k', '1', '--quiet', '--json')
+    line = one_line_error(r, 'em', 2)
+    assert msg in line and strict(r.stdout) == {'error': line}
+
+
+@pytest.mark.parametrize('port', ['-1', '0', '70000', 'http'])
+def test_app_refuses_a_bad_port_before_serving(port):
+    r = subprocess.run([MLENB, 'app', '--port', port], capture_output=True, text=True, timeout=120)
+    assert 'from 1 to 65535' in one_line_error(r, 'app', 2) and 'serving' not in r.stdout
+
+
+def test_app_refuses_a_port_in_use():
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0)); busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([MLENB, 'app', '--port', str(port)], capture_output=True, text=True, timeout=120)
+    assert f'cannot listen on 127.0.0.1:{port}' in one_line_error(r, 'app', 2) and 'serving' not in r.stdout
+
+
+def test_no_command_is_a_usage_error():
+    r = run('--json')
+    assert r.returncode == 2 and r.stderr.startswith('mlenb: error: the following arguments are required') and r.stderr.count('\n') == 1
+    assert 'error' in strict(r.stdout)
+
+
+# --- strict JSON
+
+def test_json_is_strict_when_numbers_are_not_finite():
+    r = run('em', '--max-iter', '0', '--json', '--quiet')
+    out = strict(r.stdout)
+    assert r.returncode == 0 and out['n_iter'] == 0 and out['lower_bound'] is None and out['interrupted'] is False
+    r = run('flow', '--target', 'digits', '--steps', '2', '--hidden', '8', '--layers', '1', '--json', '--quiet')
+    assert r.returncode == 0 and strict(r.stdout)['entropy'] is None
+
+
+# --- decode --device reaches the engines
+
+@pytest.mark.parametrize('device', ['cpu', 'cuda'])
+def test_decode_runs_on_the_device_asked(device):
+    import torch
+    r = run('decode', '--device', device, '--inputs', '1', '--rules', 'greedy,mbr', '--json', '--quiet')
+    if device == 'cuda' and not torch.cuda.is_available():
+        assert 'CUDA is not available' in one_line_error(r, 'decode', 2)
+        return
+    assert r.returncode == 0, r.stderr
+    assert strict(r.stdout)['device'].startswith(device)   # the model's own device, as the engine reports it
+
+
+# --- Ctrl-C: stop at the next step, print what was reached (interrupted: true), exit 130, no traceback
+
+def _drain(stream, buf):
+    for chunk in iter(lambda: stream.read1(65536), b''): buf.extend(chunk)
+
+
+@contextlib.contextmanager
+def started(*args):
+    "Run `mlenb args` in the background, its output read into buffers; on exit stop it surely (SIGINT, wait, SIGKILL)."
+    p = subprocess.Popen([MLENB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = bytearray(), bytearray()
+    readers = [threading.Thread(target=_drain, args=(s, b), daemon=True) for s, b in ((p.stdout, out), (p.stderr, err))]
+    for t in readers: t.start()
+    try: yield p, out, err
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try: p.wait(60)
+            except subprocess.TimeoutExpired: p.kill(); p.wait()
+        for t in readers: t.join(60)
+
+
+def wait_for(cond, timeout=300):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end: return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.parametrize('args,bar,reached', [
+    (('em', '--n', '60000', '--k', '4', '--max-iter', '100000', '--tol', '0'), b'EM', lambda o: 1 <= o['n_iter'] < 100000 and not o['converged']),
+    (('flow', '--steps', '200000', '--layers', '2', '--hidden', '16'), b'nll on moons', lambda o: o['steps'] < 200000 and o['test_nll'] is not None),
+    (('decode', '--inputs', '5000'), b'inputs', lambda o: o['inputs'] < 5000 and len(o['outputs']) == 5 * o['inputs']),
+], ids=['em', 'flow', 'decode'])
+def test_ctrl_c_stops_and_reports_what_was_reached(args, bar, reached):
+    with started(*args, '--json') as (p, out, err):
+        assert wait_for(lambda: bar in err or p.poll() is not None), bytes(err)   # its progress bar: the run has begun
+        assert p.poll() is None, bytes(err)
+        time.sleep(1)
+        p.send_signal(signal.SIGINT)
+        status = p.wait(300)
+    stderr = err.decode()
+    assert status == 130 and 'Traceback' not in stderr, stderr
+    assert f'mlenb {args[0]}: interrupted' in stderr
+    o = strict(out.decode())
+    assert o['interrupted'] is True and reached(o), o
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback():
+    with started('flow', '--steps', '200000', '--batch-size', '8192', '--json') as (p, out, err):   # steps of seconds each
+        assert wait_for(lambda: b'nll on moons' in err or p.poll() is not None) and p.poll() is None, bytes(err)
+        p.send_signal(signal.SIGINT); time.sleep(0.5); p.send_signal(signal.SIGINT)
+        status = p.wait(300)
+    assert status == 130 and 'Traceback' not in err.decode(), err.decode()
+    assert strict(out.decode()) == {'error': 'interrupted', 'interrupted': True}

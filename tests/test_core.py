@@ -121,3 +121,66 @@ def test_trace_slicing_and_errors():
         empty.cursor = 0
     with pytest.raises(TypeError, match='not both'):
         tr.append(Snapshot(step=9), step=9)
+
+
+# ---- seeds: one check, named, for every engine ------------------------------------------------------------
+@given(st.integers(-2**65, 2**65))
+def test_check_seed_accepts_exactly_0_to_2_63(v):
+    if 0 <= v < 2**63: assert check_seed('seed', v) == v
+    else:
+        with pytest.raises(ValueError, match=f'random_state={v}: expected an integer in \\[0, {2**63 - 1}\\]'):
+            check_seed('random_state', v)
+
+
+@pytest.mark.parametrize('seed,err', [(2**64, ValueError), (2**63, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_make_generator_names_the_seed_argument(seed, err):
+    with pytest.raises(err, match=f'my_seed={seed!r}: expected an integer'):
+        make_generator(seed, name='my_seed')
+
+
+def test_largest_seed_makes_a_generator():
+    assert torch.rand(1, generator=make_generator(2**63 - 1)).shape == (1,)
+    with pytest.raises(ValueError, match='seed=18446744073709551616'):
+        seed_everything(2**64)
+
+
+# ---- as_tensor: one finiteness check for every input type -------------------------------------------------
+INPUT_TYPES = {'list': lambda a: a.tolist(), 'numpy': lambda a: a, 'tensor': torch.from_numpy}
+
+
+@pytest.mark.parametrize('kind', INPUT_TYPES)
+@pytest.mark.parametrize('bad,match', [(np.inf, r'data: contains inf at index \(1, 0\)'), (-np.inf, 'data: contains inf'),
+                                       (np.nan, r'data: contains NaN at index \(1, 0\)')])
+def test_as_tensor_refuses_non_finite_whatever_the_type(kind, bad, match):
+    X = INPUT_TYPES[kind](np.array([[0., 1.], [bad, 2.]]))
+    with pytest.raises(ValueError, match=match):
+        as_tensor(X, name='data')
+
+
+@pytest.mark.parametrize('kind', INPUT_TYPES)
+@pytest.mark.parametrize('value,dtype', [(1e300, torch.float32), (-1e300, torch.float32), (1e5, torch.float16)])
+def test_as_tensor_refuses_numbers_that_overflow_the_dtype(kind, value, dtype):
+    X = INPUT_TYPES[kind](np.array([[0., value]]))
+    name = str(dtype).removeprefix('torch.')
+    with pytest.raises(ValueError, match=rf'x: {value:g} at index \(0, 1\) .* overflows {name}'.replace('+', r'\+')):
+        as_tensor(X, name='x', dtype=dtype)
+
+
+def test_as_tensor_refuses_integers_that_overflow_half_precision():
+    with pytest.raises(ValueError, match='overflows float16'):
+        as_tensor(torch.tensor([[70000]]), dtype=torch.float16)
+
+
+def test_as_tensor_keeps_the_graph_when_asked_and_allows_empty_batches():
+    x = torch.ones(2, 2, requires_grad=True)
+    as_tensor(x, detach=False).sum().backward()
+    assert torch.equal(x.grad, torch.ones(2, 2))
+    assert as_tensor(torch.zeros(0, 3), min_rows=0).shape == (0, 3)
+
+
+# ---- sizes ----------------------------------------------------------------------------------------------
+def test_check_memory_refuses_more_than_the_machine_holds():
+    have = memory_bytes('cpu')
+    assert check_memory('n=1', have) == have
+    with pytest.raises(ValueError, match=r'n=2: expected sizes that fit in memory; they need about .* more than the .* of cpu'):
+        check_memory('n=2', have + 1)
