@@ -48,7 +48,10 @@ def voila_command(notebook, port:int=8866)->list[str]:
     "The Voila command line that serves `notebook` on 127.0.0.1:`port`."
     voila = pathlib.Path(sys.executable).with_name('voila')
     return [str(voila) if voila.exists() else 'voila', str(notebook), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
-            '--show_tracebacks=True', '--theme=light', '--VoilaConfiguration.file_allowlist=[]']
+            '--show_tracebacks=True', '--theme=light', '--VoilaConfiguration.file_allowlist=[]',
+            # a closed tab leaves its kernel (about 470 MB) without a connection: shut it down after a minute idle
+            '--MappingKernelManager.cull_idle_timeout=60', '--MappingKernelManager.cull_interval=20',
+            '--MappingKernelManager.cull_connected=False']
 
 def serve(port:int=8866)->int: # TCP port on 127.0.0.1
     "Serve the app with Voila on 127.0.0.1 until Ctrl-C; returns Voila's exit status."

@@ -14,8 +14,8 @@ from .core import Snapshot, Trace
 
 # %% auto #0
 __all__ = ['PALETTE', 'FATE_COLORS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
-           'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp', 'tree_layout',
-           'update_next_token', 'decoding_figure']
+           'em_curve', 'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp',
+           'tree_layout', 'update_next_token', 'decoding_figure']
 
 # %% ../nbs/06_viz.ipynb #6
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -85,14 +85,13 @@ def em_figure(
     X2,                  # the data in the drawing plane, (N, 2)
     n_components:int,    # K
     truth=None,          # optional (means, covariances) of the true components, in the plane
-    widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
     height:int=440,      # pixels
-    width:int=980,       # pixels
+    width:int|None=None, # pixels; None: the width of the page or notebook column
 ):
     "An empty EM figure for `n_components` components over the points `X2`."
     X2 = np.asarray(X2, dtype=float)
     fig = make_subplots(rows=1, cols=2, column_widths=[.58, .42], horizontal_spacing=.09,
-                        subplot_titles=('data, components (1 and 2 sigma)', 'mean log-likelihood'))
+                        subplot_titles=('data, components (1 and 2 sigma)', 'log-likelihood after E, its lower bound after M'))
     fig.add_scatter(x=X2[:, 0], y=X2[:, 1], mode='markers', name='data', marker=dict(size=5, color='rgb(150,150,150)', opacity=.7), hoverinfo='skip', row=1, col=1)
     tx, ty = [], []
     if truth is not None:
@@ -101,15 +100,24 @@ def em_figure(
     for k, c in enumerate(component_colors(n_components)):
         fig.add_scatter(x=[], y=[], mode='lines', name=f'component {k}', line=dict(color=c, width=2), showlegend=False, row=1, col=1)
     fig.add_scatter(x=[], y=[], mode='markers', name='means', marker=dict(symbol='x', size=11, color=component_colors(n_components), line=dict(width=1, color='black')), row=1, col=1)
-    fig.add_scatter(x=[], y=[], mode='lines', name='log-likelihood', line=dict(color='rgb(60,60,60)'), row=1, col=2)
-    fig.add_scatter(x=[], y=[], mode='markers', name='E-step', marker=dict(symbol='circle', size=7, color='rgb(31,119,180)'), row=1, col=2)
-    fig.add_scatter(x=[], y=[], mode='markers', name='M-step', marker=dict(symbol='square', size=7, color='rgb(214,39,40)'), row=1, col=2)
+    fig.add_scatter(x=[], y=[], mode='lines', name='log-likelihood / ELBO', line=dict(color='rgb(60,60,60)', shape='hv'), row=1, col=2)
+    fig.add_scatter(x=[], y=[], mode='markers', name='after E: log-likelihood', marker=dict(symbol='circle', size=7, color='rgb(31,119,180)'), row=1, col=2)
+    fig.add_scatter(x=[], y=[], mode='markers', name='after M: ELBO', marker=dict(symbol='square', size=7, color='rgb(214,39,40)'), row=1, col=2)
     fig.add_scatter(x=[], y=[], mode='markers', name='shown', marker=dict(size=15, color='rgba(0,0,0,0)', line=dict(width=2, color='black')), row=1, col=2)
-    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation='h', y=-.12),
-                      uirevision='em', template='plotly_white')
+    fig.update_layout(height=height, width=width, autosize=width is None, margin=dict(l=40, r=20, t=40, b=40),
+                      legend=dict(orientation='h', y=-.12), uirevision='em', template='plotly_white')
     fig.update_xaxes(title_text='snapshot', row=1, col=2)
     fig.update_yaxes(scaleanchor='x', scaleratio=1, row=1, col=1)
-    return go.FigureWidget(fig) if widget else go.Figure(fig)
+    return fig
+
+# %% ../nbs/06_viz.ipynb #a1594150
+def em_curve(
+    curve:Trace, # EM snapshots: `loglik` after an E-step (and at the start), `elbo` after an M-step
+)->np.ndarray:   # one value per snapshot
+    "EM's staircase: the log-likelihood where it is known, the ELBO (its lower bound) after an M-step."
+    ll = curve.series('loglik').numpy().astype(float)
+    elbo = np.array([s.get('elbo', math.nan) for s in curve], dtype=float)
+    return np.where(np.isfinite(ll), ll, elbo)
 
 # %% ../nbs/06_viz.ipynb #18
 def update_em_figure(
@@ -128,7 +136,7 @@ def update_em_figure(
         for k, (ex, ey) in enumerate(_ellipses_xy(means, covs)): fig.data[2 + k].x, fig.data[2 + k].y = ex, ey
         fig.data[2 + K].x, fig.data[2 + K].y = means[:, 0], means[:, 1]
         if curve is not None and len(curve):
-            ll, phase = curve.series('loglik').numpy(), [s.get('phase', '') for s in curve]
+            ll, phase = em_curve(curve), [s.get('phase', '') for s in curve]
             steps = np.arange(len(ll))
             fig.data[3 + K].x, fig.data[3 + K].y = steps, ll
             for j, ph in ((4 + K, 'E'), (5 + K, 'M')):
@@ -141,9 +149,8 @@ def update_em_figure(
 def flow_figure(
     target_grid,         # (ny, nx) log-density of the target at cell centres, or None
     bounds,              # ((x0, x1), (y0, y1)) of the grids
-    widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
     height:int=640,      # pixels
-    width:int=980,       # pixels
+    width:int|None=None, # pixels; None: the width of the page or notebook column
 ):
     "An empty flow figure: densities and samples above, curves and the layer warp below."
     (x0, x1), (y0, y1) = bounds
@@ -161,12 +168,12 @@ def flow_figure(
         fig.add_scatter(x=[], y=[], mode='lines', name=name, line=dict(color=color, dash=dash), row=2, col=1)
     fig.add_scatter(x=[], y=[], mode='markers', name='shown', marker=dict(size=12, color='rgba(0,0,0,0)', line=dict(width=2, color='black')), showlegend=False, row=2, col=1)
     fig.add_scatter(x=[], y=[], mode='lines', name='warped grid', line=dict(color='rgb(90,90,90)', width=1), showlegend=False, row=2, col=3)
-    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', uirevision='flow',
+    fig.update_layout(height=height, width=width, autosize=width is None, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', uirevision='flow',
                       legend=dict(orientation='h', y=-.08))
     for c in (1, 2, 3):
         fig.update_xaxes(range=[x0, x1], row=1, col=c); fig.update_yaxes(range=[y0, y1], row=1, col=c)
     fig.update_xaxes(title_text='step', row=2, col=1); fig.update_yaxes(title_text='nats', row=2, col=1)
-    return go.FigureWidget(fig) if widget else go.Figure(fig)
+    return fig
 
 # %% ../nbs/06_viz.ipynb #22
 def update_flow_figure(
@@ -255,14 +262,13 @@ def update_next_token(
 # %% ../nbs/06_viz.ipynb #29
 def decoding_figure(
     analysis:dict,       # `mlenb.decoding.analyze_prompt`'s result
-    widget:bool=True,    # a `go.FigureWidget` (panels) or a plain `go.Figure` (static pages)
     height:int=420,      # pixels
-    width:int=1100,      # pixels
+    width:int|None=None, # pixels; None: the width of the page or notebook column
 ):
     "Next-token bars, the beam tree and the sample histogram with each rule's output marked."
     fig = make_subplots(rows=1, cols=3, column_widths=[.3, .4, .3], horizontal_spacing=.06,
                         subplot_titles=('next token', 'beam search tree', 'samples: model log-probability'))
-    kept, cut = _next_token_bars(analysis['next_token'])   # drawn at construction: a widget drops changes made before display
+    kept, cut = _next_token_bars(analysis['next_token'])
     fig.add_bar(**kept, name='kept', marker_color='rgb(31,119,180)', row=1, col=1)
     fig.add_bar(**cut, name='cut by a filter', marker_color='rgb(200,200,200)', textposition='outside', row=1, col=1)
     beam = next((r for r in analysis['rules'] if r['decoded']['info'].get('tree')), None)
@@ -275,19 +281,21 @@ def decoding_figure(
         fig.add_scatter(x=ex, y=ey, mode='lines', line=dict(color='rgb(210,210,210)', width=1), hoverinfo='skip', showlegend=False, row=1, col=2)
         for fate, color in FATE_COLORS.items():
             ns = [n for n in tree if n.get('status') == fate and n['parent'] is not None]
+            last = max((n['step'] for n in tree), default=0)   # labels only where they cannot smear: finished and final beams
             fig.add_scatter(x=[pos[n['id']][0] for n in ns], y=[pos[n['id']][1] for n in ns], mode='markers+text', name=fate,
-                            text=[n['text'] for n in ns], textposition='middle right', textfont=dict(size=9),
+                            text=[n['text'] if fate == 'finished' or n['step'] == last else '' for n in ns], textposition='middle right', textfont=dict(size=9),
                             hovertext=[f"{n['text']}: log p {n['logprob']:.2f}" for n in ns], hoverinfo='text',
                             marker=dict(color=color, size=7), row=1, col=2)
     s = analysis['samples']
     lp = [v for v in s['model_logprobs'] if math.isfinite(v)]
     fig.add_histogram(x=lp, nbinsx=30, name='samples', marker_color='rgb(150,150,150)', row=1, col=3)
-    for i, r in enumerate(analysis['rules']):
+    top = max(np.histogram(lp, bins=30)[0].max() if lp else 1, 1)
+    for i, r in enumerate(analysis['rules']):           # one legend entry per rule: labels that never overlap
         if math.isfinite(r['model_logprob']):
-            fig.add_vline(x=r['model_logprob'], line=dict(color=component_colors(len(analysis['rules']))[i], width=2), row=1, col=3)
-            fig.add_annotation(x=r['model_logprob'], y=1 - .07 * i, yref='y3 domain', text=r['rule'], showarrow=False, xanchor='left', font=dict(size=10), row=1, col=3)
-    fig.update_layout(height=height, width=width, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', barmode='overlay',
+            fig.add_scatter(x=[r['model_logprob']] * 2, y=[0, top], mode='lines', name=r['rule'], legendgroup='rules',
+                            line=dict(color=component_colors(len(analysis['rules']))[i], width=2), row=1, col=3)
+    fig.update_layout(height=height, width=width, autosize=width is None, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', barmode='overlay',
                       legend=dict(orientation='h', y=-.15))
     fig.update_xaxes(title_text='step', row=1, col=2); fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_xaxes(title_text='log p(y | x)', row=1, col=3); fig.update_yaxes(title_text='probability', row=1, col=1)
-    return go.FigureWidget(fig) if widget else go.Figure(fig)
+    return fig

@@ -4,17 +4,19 @@
 
 # %% ../nbs/07_widgets.ipynb #3
 from __future__ import annotations
-import asyncio, math, time
+import asyncio, html, json, math, time
 from contextlib import contextmanager
 import numpy as np
 import torch
 import ipywidgets as W
-from .core import Snapshot, check_choice, resolve_device
+import plotly.graph_objects as go
+from .core import Snapshot, as_tensor, check_choice, resolve_device
 from . import viz
 
 # %% auto #0
-__all__ = ['EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DECODING_MODELS', 'em_dataset', 'EMPanel', 'FlowPanel',
-           'decoding_model', 'DecodingPanel']
+__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DECODING_MODELS', 'FigureView',
+           'em_dataset', 'broad_start', 'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines', 'decoding_model',
+           'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -29,7 +31,9 @@ class _Guarded:
 
     @contextmanager
     def _guard(self, what:str):
-        try: yield
+        try:
+            yield
+            self.last_error = None
         except Exception as e:
             self.last_error = e
             self._message(f'{what} failed: {type(e).__name__}: {e}', 'error')
@@ -51,6 +55,26 @@ class _Guarded:
             finally:
                 for b in buttons: b.disabled = False
         return cb
+
+# %% ../nbs/07_widgets.ipynb #80aa8f9e
+PLOTLY_MIME = 'application/vnd.plotly.v1+json'
+
+class FigureView:
+    "A plotly figure in an ipywidgets `Output`, drawn by plotly's mimetype renderer; `draw()` sends it again."
+    def __init__(self,
+        fig:go.Figure|None=None,      # the figure, kept here and changed in place by `mlenb.viz`'s `update_*`
+        label:str='figure',           # the text a front end without plotly shows instead
+    ):
+        self.fig, self.label, self.sent = fig if fig is not None else go.Figure(), label, 0
+        self.widget = W.Output(layout=W.Layout(width='100%')).add_class('mlenb-figure')
+
+    def draw(self, fig:go.Figure|None=None): # a new figure to keep and draw (None: the one kept)
+        "Send the figure to the page: one message that replaces what was drawn."
+        if fig is not None: self.fig = fig
+        spec = self.fig.to_json()                                        # plotly's encoder: arrays as base64 typed arrays
+        self.sent = len(spec)
+        bundle = {PLOTLY_MIME: {**json.loads(spec), 'config': {'displaylogo': False, 'responsive': True}}, 'text/plain': self.label}
+        self.widget.outputs = ({'output_type': 'display_data', 'data': bundle, 'metadata': {}},)
 
 # %% ../nbs/07_widgets.ipynb #7
 def _full_covariances(cov:torch.Tensor, covariance_type:str, k:int, d:int)->torch.Tensor:
@@ -76,6 +100,24 @@ def em_dataset(
     b = data.blobs(n, k, d=2, seed=seed, anisotropic=name == 'anisotropic blobs')
     return b.X, (b.means, b.covariances)
 
+# %% ../nbs/07_widgets.ipynb #0db9935a
+def broad_start(
+    X,                         # the data, (n, d)
+    k:int,                     # components
+    covariance_type:str='full',# the mixture's covariance type
+    seed:int=0,                # which data points become the means
+)->dict:                       # `GaussianMixture`'s weights_init, means_init and precisions_init
+    "The textbook start (Bishop's Figure 9.8): k random data points as means, each with the covariance of all the data."
+    X = torch.as_tensor(X)
+    n, d = X.shape
+    if k > n: raise ValueError(f"n_components={k}: expected at most the {n} data points")
+    means = X[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]]
+    cov = torch.cov(X.T).reshape(d, d)
+    cov = cov + 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(d, dtype=X.dtype)   # data on a line: still invertible
+    precision = {'full': torch.linalg.inv(cov).expand(k, d, d), 'tied': torch.linalg.inv(cov),
+                 'diag': (1 / cov.diagonal()).expand(k, d), 'spherical': (1 / cov.diagonal().mean()).expand(k)}[covariance_type]
+    return dict(weights_init=torch.full((k,), 1 / k, dtype=X.dtype), means_init=means, precisions_init=precision.clone())
+
 # %% ../nbs/07_widgets.ipynb #10
 class EMPanel(_Guarded):
     "Step EM on a Gaussian mixture; see responsibilities, ellipses and the log-likelihood climb."
@@ -85,7 +127,7 @@ class EMPanel(_Guarded):
         data:str|None=None,            # starting data set (default: yours if given, else 'anisotropic blobs')
         n_components:int=3,            # K
         covariance_type:str='full',    # 'full', 'tied', 'diag' or 'spherical'
-        init_params:str='random',     # how EM starts (see GaussianMixture); random responsibilities make the climb visible
+        init_params:str='broad',       # how EM starts: 'broad' (`broad_start`, the climb is visible from the first Step) or a GaussianMixture init
         seed:int=0,                    # seed for data and initialisation
         n_samples:int=600,             # points drawn for the blob data sets
         device:str='cpu',              # where EM runs
@@ -100,15 +142,16 @@ class EMPanel(_Guarded):
         self.data = W.Dropdown(options=options, value=data, description='data', style=style, layout=W.Layout(width='210px'))
         self.k = W.BoundedIntText(value=n_components, min=1, max=10, description='K', layout=W.Layout(width='130px'))
         self.covariance_type = W.Dropdown(options=['full', 'tied', 'diag', 'spherical'], value=covariance_type, description='covariance', style=style, layout=W.Layout(width='190px'))
-        self.init_params = W.Dropdown(options=['kmeans', 'k-means++', 'random', 'random_from_data'], value=init_params, description='init', style=style, layout=W.Layout(width='200px'))
+        self.init_params = W.Dropdown(options=['broad', 'kmeans', 'k-means++', 'random', 'random_from_data'], value=init_params, description='init', style=style, layout=W.Layout(width='200px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
         self.device = W.Dropdown(options=_device_options(), value=device, description='device', layout=W.Layout(width='150px'))
         self.e_button, self.m_button = W.Button(description='E-step', tooltip='responsibilities from the current parameters'), W.Button(description='M-step', tooltip='parameters from the current responsibilities')
-        self.step_button, self.reset_button = W.Button(description='Step', button_style='primary', tooltip='M-step then E-step'), W.Button(description='Reset', icon='refresh')
+        self.step_button, self.reset_button = W.Button(description='Step', button_style='primary', tooltip='M-step then E-step: two half-steps'), W.Button(description='Reset', icon='refresh')
         self.play = W.Play(value=0, min=0, max=10_000, step=1, interval=interval, description='Play', show_repeat=False)
         self.history = W.IntSlider(value=0, min=0, max=0, description='history', continuous_update=True, layout=W.Layout(width='420px'))
         self.status, self.message = W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
-        self.figure = W.Box()
+        self.view = FigureView(label='EM figure')
+        self.figure = self.view.widget
         for b, f, what in ((self.e_button, self.e_step, 'E-step'), (self.m_button, self.m_step, 'M-step'),
                            (self.step_button, self.step, 'Step'), (self.reset_button, self.reset, 'Reset')):
             b.on_click(self._wrap(what, lambda _, f=f: f()))
@@ -132,16 +175,17 @@ def _em_reset(self:EMPanel):
     "Draw the data, build the engine, run its init and rebuild the figure."
     self.play.playing, self.last_error = False, None
     self._message()
-    if self.data.value == 'your data': X, truth = self.user_data
+    if self.data.value == 'your data': X, truth = as_tensor(self.user_data[0], 'X', allow_nan=True), self.user_data[1]
     else: X, truth = em_dataset(self.data.value, n=self.n_samples, k=3, seed=self.seed.value)
     self.X = torch.as_tensor(X)
-    self.engine = GaussianMixture(self.k.value, covariance_type=self.covariance_type.value, init_params=self.init_params.value,
-                                  random_state=self.seed.value, device=self.device.value, dtype=self.dtype, progress=False)
+    broad = self.init_params.value == 'broad'
+    start = broad_start(self.X.to(self.dtype), self.k.value, self.covariance_type.value, self.seed.value) if broad else {}
+    self.engine = GaussianMixture(self.k.value, covariance_type=self.covariance_type.value, init_params='random' if broad else self.init_params.value,
+                                  random_state=self.seed.value, device=self.device.value, dtype=self.dtype, progress=False, **start)
     self.center, self.plane = viz.pca_plane(self.X)
     X2, _, _ = viz.project(self.center, self.plane, X=self.X)
     if truth is not None: truth = viz.project(self.center, self.plane, means=truth[0], covariances=truth[1])[1:]
-    self.fig = viz.em_figure(X2, self.k.value, truth=truth)
-    self.figure.children = [self.fig]
+    self.fig = self.view.fig = viz.em_figure(X2, self.k.value, truth=truth)
     self.engine.init(self.X)
     self._sync()
 
@@ -160,20 +204,26 @@ def _em_show(self:EMPanel, i:int):
     if resp is None and i > 0: resp = tr[i - 1].get('resp')   # an M snapshot keeps the responsibilities it came from
     _, m2, c2 = viz.project(self.center, self.plane, means=s['means'], covariances=_full_covariances(s['covariances'], self.engine.covariance_type, K, d))
     viz.update_em_figure(self.fig, Snapshot(means=m2, covariances=c2, resp=resp), tr, shown=i)
+    self.view.draw()
     n, p, ll = len(self.X), self.engine._n_parameters(), s['loglik']
-    scores = f"BIC {-2 * n * ll + p * math.log(n):.1f} &nbsp; AIC {-2 * n * ll + 2 * p:.1f}" if math.isfinite(ll) else f"ELBO {s['elbo']:.5f} (log-likelihood after the next E-step)"
-    self.status.value = (f"snapshot {i}/{len(tr) - 1} &nbsp; iteration {s['step']} ({s['phase']}) &nbsp; "
-                         f"mean log-likelihood <b>{ll:.5f}</b> &nbsp; {scores}")
+    head = f"snapshot {i}/{len(tr) - 1} &nbsp; iteration {s['step']} ({s['phase']}) &nbsp; "
+    if math.isfinite(ll): self.status.value = head + f"mean log-likelihood <b>{ll:.5f}</b> &nbsp; BIC {-2 * n * ll + p * math.log(n):.1f} &nbsp; AIC {-2 * n * ll + 2 * p:.1f}"
+    else: self.status.value = head + f"ELBO <b>{s['elbo']:.5f}</b> (the lower bound; the next E-step lifts the log-likelihood onto it)"
 
 def _em_action(self:EMPanel, f):
-    "Run an engine step and follow the new snapshot."
+    "Run `f(engine)` and follow the new snapshots."
     if self.engine is None: self.reset()
-    f(); self._message(); self._sync()
+    f(self.engine); self._message(); self._sync()
 
 EMPanel.show = _em_show
-EMPanel.e_step = lambda self: _em_action(self, self.engine.e_step)
-EMPanel.m_step = lambda self: _em_action(self, self.engine.m_step)
-EMPanel.step = lambda self: _em_action(self, self.engine.step)
+EMPanel.e_step = lambda self: _em_action(self, lambda e: e.e_step())
+EMPanel.m_step = lambda self: _em_action(self, lambda e: e.m_step())
+def _em_full_step(e:GaussianMixture):
+    "M then E, both on the curve; after a lone M-step, the E-step that completes it."
+    if e.trace.last['phase'] != 'M': e.m_step()
+    e.e_step()
+
+EMPanel.step = lambda self: _em_action(self, _em_full_step)
 
 # %% ../nbs/07_widgets.ipynb #14
 def _em_on_play(self:EMPanel, change):
@@ -220,7 +270,7 @@ class FlowPanel(_Guarded):
         self.architecture = W.Dropdown(options=FLOW_ARCHITECTURES, value=architecture, description='flow', style=style, layout=W.Layout(width='140px'))
         self.layers = W.BoundedIntText(value=layers, min=1, max=16, description='layers', style=style, layout=W.Layout(width='120px'))
         self.hidden = W.BoundedIntText(value=hidden, min=4, max=512, description='hidden', style=style, layout=W.Layout(width='130px'))
-        self.objective = W.Dropdown(options=[(f'{k}: {v}', k) for k, v in OBJECTIVES.items() if k != 'cfm'], value=objective, description='objective', style=style, layout=W.Layout(width='330px'))
+        self.objective = W.Dropdown(options=[(f"{k}: {v.split(',')[0].split(':')[0]}", k) for k, v in OBJECTIVES.items() if k != 'cfm'], value=objective, description='objective', style=style, layout=W.Layout(width='380px'))
         self.lr = W.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=.25, description='lr', readout_format='.1e', layout=W.Layout(width='260px'))
         self.batch_size = W.Dropdown(options=[64, 128, 256, 512, 1024, 2048], value=batch_size, description='batch', style=style, layout=W.Layout(width='130px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
@@ -232,7 +282,8 @@ class FlowPanel(_Guarded):
         self.history = W.IntSlider(value=0, min=0, max=0, description='history', layout=W.Layout(width='380px'))
         self.layer = W.IntSlider(value=0, min=0, max=layers, description='warp layer', style=style, layout=W.Layout(width='300px'))
         self.status, self.message = W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
-        self.figure = W.Box()
+        self.view = FigureView(label='flow figure')
+        self.figure = self.view.widget
         self.train_button.on_click(self._on_train)
         self.reset_button.on_click(self._wrap('Reset', lambda _: self.reset()))
         self.play.observe(self._wrap('Play', self._on_play), 'value')
@@ -249,6 +300,25 @@ class FlowPanel(_Guarded):
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+
+# %% ../nbs/07_widgets.ipynb #88cf8050
+def layer_ends(flow:Flow)->list[int]:
+    "Where each of the flow's layers ends in `flow.transform`: a normalisation (ActNorm) joins the layer after it."
+    names = [type(t).__name__ for t in flow.transform]
+    return [i + 1 for i, n in enumerate(names) if n != 'ActNorm'] or [len(names)]
+
+def warp_lines(
+    flow:Flow,           # the flow whose layers warp the lines
+    lines:torch.Tensor,  # (L, P, 2) grid lines in data space
+)->list[dict]:           # per layer 0..layers: points (L, P, 2), a title
+    "The grid lines after each layer of `flow`, with each layer's transforms and mean log-determinant."
+    with torch.no_grad(): out = flow.log_prob_layers(lines.reshape(-1, 2).to(flow.device, flow.dtype))
+    ends, views = layer_ends(flow), [dict(points=lines, title='warp: the data-space grid')]
+    for l, (a, b) in enumerate(zip([0] + ends[:-1], ends), 1):
+        logdet = float(sum(out.logdets[j].mean() for j in range(a, b)))
+        views.append(dict(points=out.points[b].reshape(lines.shape).cpu(),
+                          title=f"warp after layer {l} of {len(ends)}<br><sup>{' + '.join(out.names[a:b])}: mean log|det J| {logdet:.3f}</sup>"))
+    return views
 
 # %% ../nbs/07_widgets.ipynb #20
 def _flow_reset(self:FlowPanel):
@@ -267,10 +337,10 @@ def _flow_reset(self:FlowPanel):
     self.trainer = Trainer(flow, target, objective=self.objective.value, lr=self.lr.value, batch_size=self.batch_size.value,
                            seed=self.seed.value, device=self.device.value, val_size=4000, grid_every=1, grid_size=64, progress=False)
     if grid is None and self.trainer.target.log_p is not None: grid = _grid_log_prob(self.trainer.target.log_p, bounds)
-    self.fig = viz.flow_figure(grid, bounds)
-    self.figure.children = [self.fig]
+    self.fig = self.view.fig = viz.flow_figure(grid, bounds)
     self.lines = torch.as_tensor(viz.grid_lines(bounds), dtype=torch.float32)
-    self.layer.max = len(flow.transform)
+    self.warps = {}                                       # snapshot index -> its warp, recorded with it
+    self.layer.max = len(layer_ends(flow))
     self._sync()
 
 def _grid_log_prob(log_p, bounds, n:int=64)->torch.Tensor:
@@ -281,8 +351,10 @@ def _grid_log_prob(log_p, bounds, n:int=64)->torch.Tensor:
     with torch.no_grad(): return log_p(torch.stack([X, Y], -1).view(-1, 2)).view(n, n).cpu()
 
 def _flow_sync(self:FlowPanel):
-    "Follow the newest snapshot, and warp the grid through the live flow."
-    self._follow(len(self.trainer.trace)); self.show_warp(self.layer.value)
+    "Record the live flow's warp with the newest snapshot, and follow it."
+    n = len(self.trainer.trace)
+    self.warps[n - 1] = warp_lines(self.trainer.flow, self.lines)
+    self._follow(n)
 
 FlowPanel.reset, FlowPanel._sync = _flow_reset, _flow_sync
 
@@ -293,6 +365,7 @@ def _flow_show(self:FlowPanel, i:int):
     tr = self.trainer.trace
     s = tr.seek(i)
     viz.update_flow_figure(self.fig, s, tr, shown=i)
+    self.show_warp(self.layer.value, i)
     f = lambda v: f'{v:.4f}' if math.isfinite(v) else '–'
     self.status.value = (f"snapshot {i}/{len(tr) - 1} &nbsp; step {s['step']} &nbsp; loss {f(s['loss'])} &nbsp; "
                          f"validation NLL <b>{f(s['val_nll'])}</b> &nbsp; entropy {f(s['entropy'])} &nbsp; KL {f(s['kl'])} &nbsp; "
@@ -300,14 +373,18 @@ def _flow_show(self:FlowPanel, i:int):
                          f"snapshot {i}/{len(tr) - 1} &nbsp; step {s['step']} &nbsp; validation NLL <b>{f(s['val_nll'])}</b> &nbsp; "
                          f"entropy {f(s['entropy'])} &nbsp; KL {f(s['kl'])}")
 
-def _flow_show_warp(self:FlowPanel, l:int):
-    "Push the grid lines through the live flow's first `l` layers and draw them."
+def _flow_show_warp(self:FlowPanel,
+    l:int,               # layers to push the grid through (0: the data-space grid)
+    i:int|None=None,     # the snapshot whose warp to draw (None: the one on show)
+):
+    "Draw the grid lines after `l` layers of the flow as it was at snapshot `i`."
     if self.trainer is None: return
-    flow = self.trainer.flow
-    with torch.no_grad(): out = flow.log_prob_layers(self.lines.reshape(-1, 2).to(flow.device, flow.dtype))
-    pts = out.points[l].reshape(self.lines.shape).cpu()
-    title = 'warp: the data-space grid' if l == 0 else f"warp after layer {l} ({out.names[l - 1]}): mean log|det J| {float(out.logdets[l - 1].mean()):.3f}"
-    viz.update_warp(self.fig, pts, title)
+    i = self.trainer.trace.cursor if i is None else i
+    known = [k for k in self.warps if k <= i]
+    if not known: return
+    views = self.warps[max(known)]                    # (a snapshot recorded outside the panel: the warp before it)
+    viz.update_warp(self.fig, views[l]['points'], views[l]['title'])
+    self.view.draw()
 
 def _flow_train(self:FlowPanel):
     "Take `steps` optimiser steps and draw the new snapshot."
@@ -409,7 +486,8 @@ class DecodingPanel(_Guarded):
         self.run_button = W.Button(description='Run', button_style='primary', tooltip='decode the input with every chosen rule')
         self.step_button = W.Button(description='Step', tooltip='one more sampled token (with the filters) in the next-token view')
         self.table, self.status, self.message = W.HTML().add_class('mlenb-table'), W.HTML().add_class('mlenb-status'), W.HTML().add_class('mlenb-message')
-        self.figure = W.Box()
+        self.view = FigureView(label='decoding figure')
+        self.figure = self.view.widget
         self.run_button.on_click(self._wrap('Run', lambda _: self.run()))
         self.step_button.on_click(self._wrap('Step', lambda _: self.step()))
         for w in (self.model, self.device): w.observe(self._wrap('Model', lambda _: self._load()), 'value')
@@ -448,7 +526,7 @@ def _dec_specs(self:DecodingPanel)->list:
         if name == 'nucleus': spec['top_p'] = self.top_p.value
         if name == 'top_k' and self.top_k.value: spec['top_k'] = self.top_k.value
         if name == 'min_p' and self.min_p.value: spec['min_p'] = self.min_p.value
-        if name in ('temperature', 'sample'): spec['temperature'] = self.temperature.value
+        if name == 'temperature': spec['temperature'] = self.temperature.value    # plain 'sample' stays ancestral
         specs.append(spec)
     return specs
 
@@ -456,6 +534,11 @@ DecodingPanel._load, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _de
 
 # %% ../nbs/07_widgets.ipynb #31
 def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))
+
+def _output_cell(r:dict)->str:
+    "A rule's output for the table: empty and unfinished outputs said so."
+    out = html.escape(r['output']) if r['output'] else '<i>(empty)</i>'
+    return out if r['finished'] else f'{out} <span class="mlenb-unfinished" style="color:#b00020" title="no end of sequence within max_new_tokens">(unfinished)</span>'
 
 def _dec_run(self:DecodingPanel):
     "Decode the input with every rule, fill the table and redraw the figure."
@@ -467,12 +550,13 @@ def _dec_run(self:DecodingPanel):
     self.prefix = []
     head = ['rule', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
-    rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], r['output'] or '<i>(empty)</i>', _fmt(r['model_logprob']), _fmt(r.get('true_logprob')),
+    rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], _output_cell(r), _fmt(r['model_logprob']),
+                                                    _fmt(r.get('true_logprob')) if r['finished'] else '<i>unfinished</i>',
                                                     _fmt(r.get('expected_utility'), 2), r['length'])) + '</tr>' for r in self.analysis['rules'])
     th = ''.join(f'<th style="padding:2px 10px;text-align:left">{h}</th>' for h in head)
     self.table.value = f"<table class='mlenb-rules' style='border-collapse:collapse;font-size:13px'><tr>{th}</tr>{rows}</table>"
     self.fig = viz.decoding_figure(self.analysis)
-    self.figure.children = [self.fig]
+    self.view.draw(self.fig)
     tr = self.analysis['truth']
     self.status.value = (f"true mode: <b>{tr['mode'] or '(empty)'}</b> with probability {tr['mode_mass']:.3f}; "
                          f"exact MBR optimum: <b>{tr['optimum'] or '(empty)'}</b> (expected {self.utility.value} {tr['optimum_expected_utility']:.2f}); "
@@ -484,6 +568,7 @@ def _dec_draw_next(self:DecodingPanel):
     if self.analysis is None: return
     view = next_token_view(self.lm, self.inputs[self.source.value], self.prefix, 20, **self._knobs())
     viz.update_next_token(self.fig, view, f"next token after '{' '.join(self.prefix)}'" if self.prefix else 'next token')
+    self.view.draw()
     return view
 
 def _dec_step(self:DecodingPanel):

@@ -11,7 +11,7 @@ def test_stepping_climbs_and_draws_every_covariance_type(cov, data):
     for _ in range(4): p.step_button.click()
     assert p.last_error is None, p.last_error
     ll = np.asarray(p.fig.data[-4].y, dtype=float)              # the curve as drawn
-    assert len(ll) == 5 and (np.diff(ll) >= -1e-9).all()
+    assert len(ll) == 9 and (np.diff(ll) >= -1e-9).all()       # start, then M (the ELBO) and E (the likelihood) per Step
     K = p.engine.n_components
     for k in range(K):                                          # every ellipse drawn, finite
         x = np.asarray([v for v in p.fig.data[2 + k].x if v is not None], dtype=float)
@@ -53,16 +53,25 @@ def test_errors_show_in_the_panel_and_it_stays_usable():
     assert 'failed' in p.message.value and 'n_components=9' in p.message.value
     p.k.value = 2
     p.step_button.click()
-    assert p.message.value == '' and len(p.engine.trace) == 2
+    assert p.message.value == '' and len(p.engine.trace) == 3    # start, M, E
     bad = EMPanel(np.array([[0., float('nan')], [1, 2], [3, 4]]), n_components=1)  # refused data: a message, no exception
     assert 'NaN' in bad.message.value
+
+
+def test_data_that_is_not_numbers_is_named_and_a_later_step_says_so_again():
+    p = EMPanel('abc')
+    assert 'X: expected real numbers' in p.message.value and p.last_error is not None
+    p.step_button.click()
+    assert 'Step failed' in p.message.value and 'X: expected real numbers' in p.message.value and 'NoneType' not in p.message.value
+    p.data.value = 'blobs'                                       # another data set: the panel works, and the error is gone
+    assert p.message.value == '' and p.last_error is None and len(p.engine.trace) == 1
 
 
 def test_buttons_are_disabled_while_the_engine_works():
     p = EMPanel(seed=0)
     seen = []
-    real = p.engine.step
-    p.engine.step = lambda: (seen.append((p.step_button.disabled, p.e_button.disabled)), real())[1]
+    real = p.engine.e_step
+    p.engine.e_step = lambda: (seen.append((p.step_button.disabled, p.e_button.disabled)), real())[1]
     p.step_button.click()
     assert seen == [(True, True)] and not p.step_button.disabled and not p.e_button.disabled
 
