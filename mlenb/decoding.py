@@ -982,9 +982,9 @@ def analyze_prompt(
     truth = None
     if true_lm is not None: report(); truth = _Truth(true_lm, prompt, utility, device, support_mass, max_support)
     out = []
-    for name, kind, knobs in specs:
+    for j, (name, kind, knobs) in enumerate(specs):   # each rule its own draws (seed + j): two samplers never show one sample
         report()
-        d = decode(lm, dict(name=name, rule=kind, **knobs), prompt, seed=seed, max_new_tokens=max_new_tokens)
+        d = decode(lm, dict(name=name, rule=kind, **knobs), prompt, seed=(seed + j) % SEED_LIMIT, max_new_tokens=max_new_tokens)
         r = _row(name, 0, lm, prompt, d, truth, true_lm)
         out.append(dict(r, kind=kind, knobs=knobs, ids=d.best, decoded=d.as_dict()))
     if next_token_knobs is None:

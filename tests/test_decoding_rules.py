@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mlenb.lm import MarkovLM, TabularLM, ToyTranslation, Vocab, HFCausalLM, SearchBudgetWarning, LanguageModel
-from mlenb.decoding import (greedy, beam_search, exact_mode_search, sample, process_logits, next_token_view, decode, Decoded)
+from mlenb.decoding import (greedy, beam_search, exact_mode_search, sample, process_logits, next_token_view, decode, Decoded,
+                            analyze_prompt)
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -198,3 +199,12 @@ def test_decoded_as_dict_is_plain():
     import json
     d = beam_search(MarkovLM.random(4, seed=0, eos_weight=3.), num_beams=2, max_new_tokens=10)
     json.dumps(d.as_dict())
+
+
+def test_analyze_prompt_gives_each_rule_its_own_draws():
+    "Rule j draws with seed + j, so two sampling rules never show one and the same sample."
+    task = ToyTranslation(seed=0)
+    prompt = task.prompt(task.sources(1, seed=1)[0])
+    a = analyze_prompt(task, prompt, rules=[dict(name='a', rule='sample'), dict(name='b', rule='sample')], seed=5, num_samples=10)
+    for j, r in enumerate(a['rules']):
+        assert r['output'] == decode(task, dict(rule='sample'), prompt, seed=5 + j).text
