@@ -27,11 +27,11 @@ def resolve_device(
     device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a `torch.device`
 )->torch.device:
     "Turn `device` into an available `torch.device`; `'auto'` prefers cuda, then mps, then cpu."
+    if device is not None and not isinstance(device, (str, torch.device)):   # first: an array compared to 'auto' has no truth value
+        raise TypeError(f"device={device!r}: expected a string such as 'cpu' or 'cuda', or a torch.device")
     if device is None or device == 'auto':
         if torch.cuda.is_available(): return torch.device('cuda')
         return torch.device('mps' if _mps_available() else 'cpu')
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device={device!r}: expected a string such as 'cpu' or 'cuda', or a torch.device")
     try: dev = torch.device(device)
     except RuntimeError: raise ValueError(f"device={device!r} is not a device: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
@@ -93,7 +93,9 @@ def check_choice(
 ):
     "Return `value` if it is one of `choices`, else raise a `ValueError` listing them."
     choices = tuple(choices)
-    if value not in choices: raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, choices))}")
+    try: found = bool(value in choices)
+    except (TypeError, ValueError, RuntimeError): found = False   # an array compared elementwise has no truth value
+    if not found: raise ValueError(f"{name}={value!r}: expected one of {', '.join(map(repr, choices))}")
     return value
 
 # %% ../nbs/00_core.ipynb #seed-check

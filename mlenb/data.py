@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
-from .core import check_choice, check_float, check_int, make_generator, resolve_device
+from .core import check_choice, check_float, check_int, check_memory, make_generator, resolve_device
 
 # %% auto #0
 __all__ = ['TOY_NAMES', 'ToyGrid', 'ToyDensity', 'Moons', 'EightGaussians', 'Rings', 'Checkerboard', 'Pinwheel', 'Spirals', 'toy',
@@ -89,6 +89,7 @@ class ToyDensity(Distribution):
     )->Tensor:                              # (n, 2) points
         "Draw `n` points; the same seed gives the same points on the same device."
         n, dtype, device = check_int('n', n, low=0), _check_dtype(dtype), resolve_device(device)
+        check_memory(f"n={n}", 64 * n, device)   # a few float64 copies of (n, 2)
         g = make_generator(seed, device)
         return self._sample(n, g, device, _work_dtype(device)).to(dtype)
 
@@ -477,12 +478,18 @@ def blobs(
         cov = torch.diag_embed(std ** 2)
     means = _separated_means(separation * std.amax(1), d, 3 * scale, g)
     labels = torch.multinomial(weights, n, replacement=True, generator=g)
+    var = torch.diagonal(cov, dim1=-2, dim2=-1)
+    if not (torch.isfinite(means).all() and (var > 0).all() and torch.isfinite(var).all()):
+        raise ValueError(f"scale={scale!r}, separation={separation!r}: the means or variances over- or underflow {wd}; expected more moderate values")
     z, chol = torch.randn(n, d, generator=g, device=device, dtype=wd), torch.linalg.cholesky(cov)
     X = torch.empty(n, d, device=device, dtype=wd)
     for j in range(k):
         rows = labels == j
         X[rows] = means[j] + z[rows] @ chol[j].T
-    return Blobs(X.to(dtype), labels, weights.to(dtype), means.to(dtype), cov.to(dtype))
+    out = Blobs(X.to(dtype), labels, weights.to(dtype), means.to(dtype), cov.to(dtype))
+    if not all(torch.isfinite(t).all() for t in (out.X, out.means, out.covariances)):
+        raise ValueError(f"scale={scale!r}, separation={separation!r}: the points overflow {dtype}; expected more moderate values")
+    return out
 
 # %% ../nbs/01_data.ipynb #59
 def _sklearn_datasets(caller:str):

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs
+from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows
 
 # %% auto #0
 __all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES', 'RULE_KINDS', 'RULE_PRESETS', 'Decoded',
@@ -207,7 +207,7 @@ def greedy(
     max_new_tokens:int=100,    # most tokens generated, EOS included
 )->Decoded:
     "The output made of the most likely next token at every step."
-    max_new_tokens, t0 = _check_decode_args(max_new_tokens), time.perf_counter()
+    lm, max_new_tokens, t0 = _check_lm(lm), _check_decode_args(max_new_tokens), time.perf_counter()
     state, lp = lm.start(prompt, 1)
     eos, seq, total = lm.vocab.eos_id, [], 0.
     for t in range(max_new_tokens):
@@ -233,13 +233,14 @@ def beam_search(
     record_tree:bool=True,         # keep the search tree in info['tree']
 )->Decoded:
     "Beam search with Hugging Face's semantics: n-best finished hypotheses, length-penalised scores, the search tree."
-    B, max_new_tokens = check_int('num_beams', num_beams, low=1), _check_decode_args(max_new_tokens)
+    B, max_new_tokens = _check_rows(_check_lm(lm), 'num_beams', num_beams), _check_decode_args(max_new_tokens)
     lpen = check_float('length_penalty', length_penalty)
     if max_new_tokens > 1 and abs(lpen) * math.log(max_new_tokens) > 300:
         raise ValueError(f"length_penalty={lpen!r}: expected |length_penalty| <= {300 / math.log(max_new_tokens):.4g}, so that "
                          f"length ** length_penalty stays within e**±300 for lengths up to max_new_tokens={max_new_tokens}")
     nret = check_int('num_return_sequences', num_return_sequences, 1, B)
-    if early_stopping not in (True, False, 'never'): raise ValueError(f"early_stopping={early_stopping!r}: expected True, False or 'never'")
+    if not isinstance(record_tree, bool): raise TypeError(f"record_tree={record_tree!r}: expected True or False")
+    if not (isinstance(early_stopping, bool) or (isinstance(early_stopping, str) and early_stopping == 'never')): raise ValueError(f"early_stopping={early_stopping!r}: expected True, False or 'never'")
     t0 = time.perf_counter()
     state, lp = lm.start(prompt, B)
     V, eos, dev = lp.shape[-1], lm.vocab.eos_id, lp.device
@@ -364,7 +365,7 @@ def sample(
     **knobs,                    # temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, min_tokens_to_keep
 )->Decoded:
     "`num_samples` outputs drawn from the model, optionally through logits processors."
-    n, max_new_tokens, knobs = check_int('num_samples', num_samples, low=1), _check_decode_args(max_new_tokens), _knobs(knobs)
+    n, max_new_tokens, knobs = _check_rows(_check_lm(lm), 'num_samples', num_samples), _check_decode_args(max_new_tokens), _knobs(knobs)
     seed = _check_seed(seed)
     t0 = time.perf_counter()
     transform = (lambda lp: process_logits(lp, **knobs)) if knobs else None
@@ -404,27 +405,57 @@ def _ngram_counts(flat:Tensor, lens:Tensor, max_order:int)->list[tuple[Tensor, T
     return out
 
 # %% ../nbs/05_decoding.ipynb #49
-def _levels(s:Tensor, g:Tensor, c:Tensor, G:int)->tuple[Tensor, Tensor, int]:
-    "Rows and columns of the 0/1 matrix with a one at (sentence, g + (k-1) G) for k = 1..count."
-    rep = torch.repeat_interleave(torch.arange(c.numel(), device=c.device), c)
-    level = torch.arange(rep.numel(), device=c.device) - (torch.cumsum(c, 0) - c)[rep]
-    return s[rep], g[rep] + level * G, G * (int(c.max()) if c.numel() else 1)
+_WIDTH = 256   # widest interval column: integers to 256 are exact in bfloat16 and TF32, so products stay exact at any matmul precision
 
-def _min_sum(rows_h, cols_h, n_h, rows_r, cols_r, n_r, C, dense:bool|None=None)->Tensor:
-    "(n_h, n_r) float32 matrix of the dot products of the 0/1 rows (the clipped n-gram matches); dense on GPUs."
-    dev = rows_h.device
+def _intervals(
+    s:Tensor, g:Tensor, c:Tensor, # sentence, n-gram id and count of every (sentence, n-gram), as `_ngram_counts` gives
+)->tuple[Tensor, Tensor, Tensor]: # rows and columns of the ones, and the width of every column
+    "The 0/1 matrix whose column-weighted row dot products are the pairs' sums of min(count, count)."
+    dev = c.device
+    cm = int(c.max()) + 1 if c.numel() else 1
+    key, inv = torch.unique(g * cm + c, return_inverse=True)          # distinct (n-gram, count), sorted
+    vg, vc = key // cm, key % cm
+    new = torch.ones_like(vg, dtype=torch.bool); new[1:] = vg[1:] != vg[:-1]
+    prev = torch.where(new, 0, torch.cat([vc[:1], vc[:-1]]))          # the next lower count of the n-gram (0 below its lowest)
+    pieces = (vc - prev + _WIDTH - 1) // _WIDTH
+    end = torch.cumsum(pieces, 0); first = end - pieces
+    start = torch.cummax(torch.where(new, first, 0), 0).values         # the n-gram's first column
+    u = torch.repeat_interleave(torch.arange(key.numel(), device=dev), pieces)
+    width = (vc[u] - prev[u] - (torch.arange(u.numel(), device=dev) - first[u]) * _WIDTH).clamp(max=_WIDTH)
+    lo, n = start[inv], end[inv] - start[inv]                          # a sentence is in its n-gram's columns up to its count
+    rep = torch.repeat_interleave(torch.arange(c.numel(), device=dev), n)
+    return s[rep], lo[rep] + torch.arange(rep.numel(), device=dev) - (torch.cumsum(n, 0) - n)[rep], width
+
+def _min_sum(rows_h, cols_h, n_h, rows_r, cols_r, n_r, width, dense:bool|None=None)->Tensor:
+    "(n_h, n_r) float32 sums of the widths of the columns both rows have a one in (the clipped n-gram matches); dense on GPUs."
+    dev, C = width.device, width.numel()
+    out = torch.zeros(n_h, n_r, device=dev)
+    dh, dr = torch.bincount(cols_h, minlength=C), torch.bincount(cols_r, minlength=C)
+    one = (dh == 1) & (dr == 1)                                        # a column of one pair: added to that pair
+    hr, rr = torch.zeros(C, dtype=torch.long, device=dev), torch.zeros(C, dtype=torch.long, device=dev)
+    hr[cols_h], rr[cols_r] = rows_h, rows_r
+    out.index_put_((hr[one], rr[one]), width[one].float(), accumulate=True)
+    keep = (dh > 0) & (dr > 0) & ~one
+    C, new = int(keep.sum()), torch.cumsum(keep, 0) - 1
+    if C == 0: return out
+    kh, kr = keep[cols_h], keep[cols_r]
+    rows_h, cols_h, rows_r, cols_r, width = rows_h[kh], new[cols_h[kh]], rows_r[kr], new[cols_r[kr]], width[keep].float()
     if dense or (dense is None and dev.type != 'cpu'):
-        A = torch.zeros(n_h, C, device=dev); A[rows_h, cols_h] = 1.
-        B = torch.zeros(n_r, C, device=dev); B[rows_r, cols_r] = 1.
-        return A @ B.T
+        step = max(1, (1 << 25) // max(n_h, n_r, 1))
+        for lo in range(0, C, step):
+            sh, sr = (cols_h >= lo) & (cols_h < lo + step), (cols_r >= lo) & (cols_r < lo + step)
+            A = torch.zeros(n_h, min(step, C - lo), device=dev); A[rows_h[sh], cols_h[sh] - lo] = width[cols_h[sh]]
+            B = torch.zeros(n_r, min(step, C - lo), device=dev); B[rows_r[sr], cols_r[sr] - lo] = 1.
+            out += A @ B.T
+        return out
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)          # "sparse CSR support is in beta"
-        A = torch.sparse_coo_tensor(torch.stack([rows_h, cols_h]), torch.ones(rows_h.numel()), (n_h, C), check_invariants=False).to_sparse_csr()
-    out, step = torch.empty(n_h, n_r), max(1, (1 << 24) // max(C, 1))
+        A = torch.sparse_coo_tensor(torch.stack([rows_h, cols_h]), width[cols_h], (n_h, C), check_invariants=False).to_sparse_csr()
+    step = max(1, (1 << 24) // C)
     for lo in range(0, n_r, step):
         sel = (rows_r >= lo) & (rows_r < lo + step)
         D = torch.zeros(C, min(step, n_r - lo)); D[cols_r[sel], rows_r[sel] - lo] = 1.
-        out[:, lo:lo + step] = A @ D
+        out[:, lo:lo + step] += A @ D
     return out
 
 # %% ../nbs/05_decoding.ipynb #51
@@ -434,29 +465,49 @@ def _unique_index(items:list)->tuple[list, Tensor]:
     for it in items: idx.append(pos.setdefault(it, len(pos)))
     return list(pos), torch.tensor(idx, dtype=torch.long)
 
-def _pair_stats(h_seqs:list, r_seqs:list, max_order:int, device, dense:bool|None=None)->tuple[list[Tensor], Tensor, Tensor]:
-    "Matches (n_h, n_r) per order and the lengths of the hypothesis and reference sequences."
-    both = h_seqs + r_seqs
-    flat, lens = _codes_of(both, device)
-    nh, nr = len(h_seqs), len(r_seqs)
-    matches = []
+def _pair_stats(
+    h_seqs:list,               # hypotheses, as lists of symbol codes
+    r_seqs:list|None,          # references (None: the hypotheses, counted once)
+    max_order:int,             # highest n-gram order
+    device,
+    dense:bool|None=None,      # dense products (None: on GPUs)
+)->tuple[list[Tensor], Tensor, Tensor]: # matches (n_h, n_r) per order, hypothesis lengths, reference lengths
+    "The match statistics of every pair, per order, and the lengths of the sequences."
+    flat, lens = _codes_of(h_seqs if r_seqs is None else h_seqs + r_seqs, device)
+    nh, matches = len(h_seqs), []
     for s, g, c, G in _ngram_counts(flat, lens, max_order):
-        rows, cols, C = _levels(s, g, c, G)
-        ish = rows < nh
-        matches.append(_min_sum(rows[ish], cols[ish], nh, rows[~ish] - nh, cols[~ish], nr, C, dense).double())
-    return matches, lens[:nh].double(), lens[nh:].double()
+        rows, cols, width = _intervals(s, g, c)
+        if r_seqs is None: m = _min_sum(rows, cols, nh, rows, cols, nh, width, dense)
+        else:
+            ish = rows < nh
+            m = _min_sum(rows[ish], cols[ish], nh, rows[~ish] - nh, cols[~ish], len(r_seqs), width, dense)
+        matches.append(m.double())
+    return matches, lens[:nh].double(), (lens if r_seqs is None else lens[nh:]).double()
 
 # %% ../nbs/05_decoding.ipynb #53
-def _chrf_scores(matches:list[Tensor], hl:Tensor, rl:Tensor, beta:float)->Tensor:
-    "chrF of every pair from its match statistics and the (whitespace-free) character lengths."
+def _ngram_totals(
+    lens:Tensor,    # sequence lengths, (S,)
+    max_order:int,  # highest order
+)->Tensor:          # (max_order, S) float64: the number of n-grams of each order 1..max_order
+    "How many n-grams of each order sequences of these lengths have."
+    n = torch.arange(1, max_order + 1, device=lens.device)[:, None]
+    return (lens[None].double() - n + 1).clamp(min=0)
+
+def _chrf_scores(
+    matches:list[Tensor], # clipped matches per order, (H, R) each
+    h_tot:Tensor,         # hypothesis n-gram totals per order, (orders, H)
+    r_tot:Tensor,         # reference n-gram totals per order, (orders, R)
+    beta:float,
+)->Tensor:                # (H, R) chrF
+    "chrF of every pair from its match statistics and the n-gram totals."
     factor, eps = beta ** 2, 1e-16
     P = torch.zeros_like(matches[0]); R = torch.zeros_like(P); eff = torch.zeros_like(P)
-    for n, m in enumerate(matches, 1):
-        h_tot, r_tot = (hl - n + 1).clamp(min=0)[:, None], (rl - n + 1).clamp(min=0)[None, :]
-        n_hyp = torch.where(r_tot > 0, h_tot, 0.).expand_as(m)
+    for m, ht, rt in zip(matches, h_tot, r_tot):
+        ht, rt = ht[:, None], rt[None, :]
+        n_hyp = torch.where(rt > 0, ht, 0.).expand_as(m)
         prec = torch.where(n_hyp > 0, m / n_hyp, eps)
-        rec = torch.where(r_tot > 0, m / r_tot, eps)
-        ok = (n_hyp > 0) & (r_tot > 0)
+        rec = torch.where(rt > 0, m / rt, eps)
+        ok = (n_hyp > 0) & (rt > 0)
         P, R, eff = P + torch.where(ok, prec, 0.), R + torch.where(ok, rec, 0.), eff + ok
     P, R = torch.where(eff > 0, P / eff, 0.), torch.where(eff > 0, R / eff, 0.)
     score = (1 + factor) * P * R
@@ -477,13 +528,13 @@ def chrf_matrix(
     char_order, dev = check_int('char_order', char_order, 1, MAX_NGRAM_ORDER), resolve_device(device)
     beta = check_float('beta', beta, 0, 1e6, low_open=True)             # beta**2 stays finite
     hu, hi = _unique_index(hyps); ru, ri = _unique_index(refs)
-    matches, hl, rl = _pair_stats(_char_codes(hu), _char_codes(ru), char_order, dev)
-    return _chrf_scores(matches, hl, rl, beta).cpu()[hi][:, ri]
+    matches, hl, rl = _pair_stats(_char_codes(hu), None if ru == hu else _char_codes(ru), char_order, dev)
+    return _chrf_scores(matches, _ngram_totals(hl, len(matches)), _ngram_totals(rl, len(matches)), beta).cpu()[hi][:, ri]
 
 def _check_texts(name:str, texts)->list[str]:
     if isinstance(texts, str): raise TypeError(f"{name}: expected a list of strings, got one string")
-    if not hasattr(texts, '__iter__'): raise TypeError(f"{name}={texts!r}: expected a list of strings")
-    texts = list(texts)
+    try: texts = list(texts)
+    except TypeError: raise TypeError(f"{name}={texts!r}: expected a list of strings") from None
     if not texts: raise ValueError(f"{name}: expected at least one sentence")
     for i, t in enumerate(texts):
         if not isinstance(t, str): raise TypeError(f"{name}[{i}]={t!r}: expected a string")
@@ -537,7 +588,7 @@ def bleu_matrix(
     order, dev = check_int('max_ngram_order', max_ngram_order, 1, MAX_NGRAM_ORDER), resolve_device(device)
     hu, hi = _unique_index(hyps); ru, ri = _unique_index(refs)
     hw, rw = _word_codes(hu, ru)
-    correct, hl, rl = _pair_stats(hw, rw, order, dev)
+    correct, hl, rl = _pair_stats(hw, None if ru == hu else rw, order, dev)
     return _bleu_scores(correct, hl, rl).cpu()[hi][:, ri]
 
 # %% ../nbs/05_decoding.ipynb #63
@@ -633,7 +684,7 @@ class MBRResult:
 
 # %% ../nbs/05_decoding.ipynb #71
 def _aggregate_stats(h_seqs:list, r_seqs:list, w:Tensor, groups:Tensor, n_groups:int, max_order:int):
-    "Fractional matches (n_h, n_groups) per order against each group's mean n-gram counts, and mean ref lengths."
+    "Matches (n_h, n_groups) per order against each group's mean n-gram counts, hypothesis lengths, and each group's mean length and n-gram totals (orders, n_groups)."
     nh = len(h_seqs)
     flat, lens = _codes_of(h_seqs + r_seqs, 'cpu')
     wg = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, groups, w)
@@ -650,7 +701,8 @@ def _aggregate_stats(h_seqs:list, r_seqs:list, w:Tensor, groups:Tensor, n_groups
             m.view(nh, n_groups)[:, k].index_add_(0, hs, torch.minimum(hc, avg[k * G + hg]))
         matches.append(m.view(nh, n_groups))
     rl = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, groups, wn * lens[nh:].double())
-    return matches, lens[:nh].double(), rl
+    r_tot = torch.zeros(len(matches), n_groups, dtype=torch.float64).index_add_(1, groups, wn * _ngram_totals(lens[nh:], len(matches)))
+    return matches, lens[:nh].double(), rl, r_tot
 
 # %% ../nbs/05_decoding.ipynb #72
 def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
@@ -659,8 +711,8 @@ def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=No
     groups = torch.arange(len(refs)) * G // len(refs)             # contiguous groups of (nearly) equal size
     if utility == 'chrf': hs, rs = _char_codes(hyps), _char_codes(refs)
     else: hs, rs = _word_codes(hyps, refs)
-    m, hl, rl = _aggregate_stats(hs, rs, w, groups, G, max_order or (6 if utility == 'chrf' else 4))
-    U = _chrf_scores(m, hl, rl, 2.) if utility == 'chrf' else _bleu_scores(m, hl, rl)
+    m, hl, rl, r_tot = _aggregate_stats(hs, rs, w, groups, G, max_order or (6 if utility == 'chrf' else 4))
+    U = _chrf_scores(m, _ngram_totals(hl, len(m)), r_tot, 2.) if utility == 'chrf' else _bleu_scores(m, hl, rl)
     gw = torch.zeros(G, dtype=torch.float64).index_add_(0, groups, w)
     return U @ (gw / gw.sum()), len(hyps) * G
 
@@ -668,6 +720,9 @@ def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=No
 def _expected_utility_prune(hyps, refs, w, utility, schedule, alpha, num_bootstrap, seed, device):
     g = make_generator(seed)
     H, R = len(hyps), len(refs)
+    if schedule is not None:
+        try: schedule = list(schedule)
+        except TypeError: raise TypeError(f"schedule={schedule!r}: expected a list of reference counts, e.g. [8, 16, 32]") from None
     schedule = sorted({min(check_int('schedule', s, low=1), R) for s in (schedule or [8 * 2 ** i for i in range(int(math.log2(max(R, 8) / 8)) + 1)])} | {R})
     alive, U, calls, done, eu = torch.arange(H), torch.zeros(H, 0, dtype=torch.float64), 0, 0, torch.full((H,), math.nan, dtype=torch.float64)
     rounds = []

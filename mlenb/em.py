@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice, check_seed,
-                        progress, Snapshot, Trace)
+                        check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
 __all__ = ['COVARIANCE_TYPES', 'INIT_PARAMS', 'MISSING', 'n_second_moments', 'gmm_features', 'GMMStats', 'GMMParams',
@@ -489,7 +489,7 @@ def _check_sample_weight(w, n:int, device, name:str='sample_weight')->Tensor|Non
     w = as_tensor(w, name, ndim=1, dtype=torch.float64, device=device)
     if len(w) != n: raise ValueError(f"{name}: expected {n} weights, one per row of X, got {len(w)}")
     if (w < 0).any(): raise ValueError(f"{name}: expected non-negative weights, got {float(w.min()):.4g} at index {int(w.argmin())}")
-    if not w.sum() > 0: raise ValueError(f"{name}: the weights sum to 0; at least one must be positive")
+    if not w.sum() > 0: raise ValueError(f"{name}: the weights sum to 0 (every weight is zero); at least one must be positive")
     return w
 
 # %% ../nbs/02_em.ipynb #63
@@ -512,6 +512,10 @@ def _from_pandas(X, name:str='X'):
     return np.array(X.to_numpy() if plain else X.to_numpy(dtype=np.float64, na_value=np.nan), order='C')   # a writable row-major copy
 
 # %% ../nbs/02_em.ipynb #64
+def _is_sparse(X)->bool:
+    "True for a SciPy sparse matrix or array (recognised without importing SciPy) or a sparse tensor."
+    return type(X).__module__.startswith('scipy.sparse') or (isinstance(X, Tensor) and X.layout != torch.strided)
+
 def _as_data(
     X,                    # a tensor, NumPy array, nested lists or pandas DataFrame
     name:str='X',         # the argument's name, for messages
@@ -521,9 +525,19 @@ def _as_data(
 )->Tensor:                # (n, d) floating tensor; NaN let through (the caller decides), inf refused
     "Data of any kind through one conversion and one set of checks."
     X = _from_pandas(X, name)
+    if _is_sparse(X): raise TypeError(f"{name}: sparse input ({type(X).__name__}) is not supported; pass a dense array, e.g. X.toarray()")
     if not isinstance(X, Tensor):
         try: X = np.asarray(X)
         except ValueError as e: raise TypeError(f"{name}: expected an array of numbers ({e})") from None
+        if X.dtype == object:   # numbers held as Python objects are read as numbers, as in scikit-learn
+            try: X = X.astype(np.float64)
+            except (TypeError, ValueError) as e: raise TypeError(f"{name}: expected real numbers, got dtype object holding others ({e})") from None
+    if X.is_complex() if isinstance(X, Tensor) else X.dtype.kind == 'c':
+        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype} (Complex data not supported)")
+    shape = tuple(X.shape)
+    if len(shape) == 2 and shape[1] == 0 and shape[0] >= min_rows:
+        raise ValueError(f"{name}: found 0 feature(s) (shape={shape}) while a minimum of 1 is required; expected a 2-D array (n_samples, n_features)")
+    if len(shape) >= 1 and shape[0] < min_rows: raise ValueError(f"{name}: expected at least {min_rows} row(s), got {shape[0]} sample(s) (shape={shape})")
     integer = X.dtype.kind in 'iu' if isinstance(X, np.ndarray) else not (X.is_floating_point() or X.is_complex() or X.dtype == torch.bool)
     t = as_tensor(X, name, ndim=None, dtype=master if integer else None, device=device, allow_nan=True, min_rows=min_rows)
     if t.ndim != 2:
@@ -640,7 +654,7 @@ def _is_batch(b)->bool: return _is_2d(b) or (isinstance(b, (tuple, list)) and 1 
 
 def _is_batches(X)->bool:
     "True when `X` is an iterable of batches rather than one array."
-    if isinstance(X, (Tensor, np.ndarray)) or _is_pandas(X): return False
+    if isinstance(X, (Tensor, np.ndarray, str, bytes)) or _is_pandas(X) or _is_sparse(X): return False
     if callable(X): return True
     if isinstance(X, (list, tuple)): return len(X) > 0 and all(_is_batch(b) for b in X)
     if isinstance(X, Iterable):
@@ -827,6 +841,17 @@ def patch(f):
 class NotFittedError(ValueError, AttributeError):
     "The estimator has no parameters yet: call `fit`, `init` or `load_state_dict` first."
 
+def _not_fitted(msg:str)->NotFittedError:
+    "A `NotFittedError` that is also scikit-learn's once scikit-learn is imported (only then can a caller catch that one)."
+    sk = sys.modules.get('sklearn.exceptions')
+    return (NotFittedError if sk is None else _also_sklearns(sk.NotFittedError))(msg)
+
+@functools.cache
+def _also_sklearns(base:type)->type:
+    "mlenb's `NotFittedError` as a subclass of scikit-learn's `base` too (made once; pickles as a call to `_not_fitted`)."
+    return type('NotFittedError', (NotFittedError, base), {'__module__': __name__, '__doc__': NotFittedError.__doc__,
+                                                           '__reduce__': lambda e: (_not_fitted, e.args)})
+
 class ConvergenceWarning(UserWarning):
     "EM stopped at `max_iter` before the change in log-likelihood fell below `tol`."
 
@@ -909,11 +934,15 @@ def get_params(self:GaussianMixture, deep:bool=True)->dict:
 
 @patch
 def set_params(self:GaussianMixture, **params)->GaussianMixture:
-    "Change constructor arguments (scikit-learn's `set_params`); returns self."
+    "Change constructor arguments (scikit-learn's `set_params`); returns self. A refused value changes nothing."
     for k, v in params.items():
         if k not in _defaults(): raise ValueError(f"{k}={v!r}: GaussianMixture has no such parameter; it has {', '.join(_defaults())}")
-        setattr(self, k, v)
-    self._check_params()
+    old = {k: getattr(self, k) for k in params}
+    for k, v in params.items(): setattr(self, k, v)
+    try: self._check_params()
+    except BaseException:
+        for k, v in old.items(): setattr(self, k, v)
+        raise
     return self
 
 @patch
@@ -938,7 +967,7 @@ def _check_params(self:GaussianMixture):
     check_float('learning_decay', self.learning_decay, low=0.5, high=1, low_open=True)
     check_float('learning_offset', self.learning_offset, low=0)
     check_choice('missing', self.missing, MISSING)
-    if self.distributed not in (None, True, False): raise TypeError(f"distributed={self.distributed!r}: expected None, True or False")
+    if not (self.distributed is None or isinstance(self.distributed, bool)): raise TypeError(f"distributed={self.distributed!r}: expected None, True or False")
     if not (isinstance(self.average, bool) or (isinstance(self.average, numbers.Integral) and self.average >= 0)):
         raise ValueError(f"average={self.average!r}: expected True, False or an integer >= 0 (the update averaging starts at)")
     for k in ('warm_start', 'progress'):
@@ -948,12 +977,26 @@ def _check_params(self:GaussianMixture):
     elif not (rs is None or isinstance(rs, torch.Generator)):
         raise TypeError(f"random_state={rs!r}: expected an integer seed, a torch.Generator or None")
     self._device = resolve_device(self.device)
+    check_memory(f"n_components={self.n_components}, n_init={self.n_init}", 64 * self.n_components * self.n_init, self._device)   # a few numbers per component and restart, at least
     self._master = torch.float32 if self._device.type == 'mps' else torch.float64  # MPS has no float64
+
+# %% ../nbs/02_em.ipynb #sklearn-protocol
+@patch
+def __sklearn_tags__(self:GaussianMixture):
+    "scikit-learn's tags: a density estimator of dense 2-D real data, with NaN allowed when `missing='marginalise'`."
+    from sklearn.utils import InputTags, Tags, TargetTags   # asked by scikit-learn only, so it is imported already
+    return Tags(estimator_type='density_estimator', target_tags=TargetTags(required=False),
+                input_tags=InputTags(allow_nan=self.missing == 'marginalise'))
+
+@patch
+def __sklearn_is_fitted__(self:GaussianMixture)->bool: return getattr(self, '_params', None) is not None
+
+GaussianMixture.trace = property(lambda self: self.trace_, doc="The fit's `Trace` of snapshots (`trace_`, read-only).")
 
 # %% ../nbs/02_em.ipynb #107
 @patch
 def _fitted(self:GaussianMixture)->GMMParams:
-    if getattr(self, '_params', None) is None: raise NotFittedError("This GaussianMixture is not fitted yet: call fit, init or load_state_dict first")
+    if getattr(self, '_params', None) is None: raise _not_fitted("This GaussianMixture is not fitted yet: call fit, init or load_state_dict first")
     return self._params[self._best]
 
 @patch
@@ -1180,7 +1223,7 @@ def _reset_state(self:GaussianMixture):
     nan = torch.full((R,), math.nan, dtype=self._master, device=self._device)
     self._H = gmm_natural_params(self._params, self.covariance_type)
     self._ll, self._elbo, self._stats, self._resp, self._pending = nan, nan.clone(), None, None, None
-    self._step, self._best, self._phase, self.trace, self._t0 = 0, 0, None, Trace(), time.perf_counter()
+    self._step, self._best, self._phase, self.trace_, self._t0 = 0, 0, None, Trace(), time.perf_counter()
 
 @patch
 def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
@@ -1278,13 +1321,13 @@ def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
              loglik=float(self._ll[r]), elbo=float(self._elbo[r]), time=time.perf_counter() - self._t0, **extra)
     if len(self._ll) > 1: f.update(restart=r, logliks=self._ll.clone())
     if phase != 'M' and self._resp is not None: f['resp'] = self._resp[r].T.to(self.dtype)
-    return self.trace.append(Snapshot(**f))
+    return self.trace_.append(Snapshot(**f))
 
 # %% ../nbs/02_em.ipynb #133
 @patch
 def _need_data(self:GaussianMixture):
     if getattr(self, '_src', None) is None or getattr(self, '_stats', None) is None:
-        raise NotFittedError("no data to step on: call init(X) first (fit keeps its data too; load_state_dict and partial_fit do not)")
+        raise _not_fitted("no data to step on: call init(X) first (fit keeps its data too; load_state_dict and partial_fit do not)")
 
 @patch
 @_memory_advice
@@ -1541,6 +1584,7 @@ def sample(self:GaussianMixture,
     "Draw points from the fitted mixture."
     p = self._fitted()
     n = check_int('n_samples', n_samples, low=1)
+    check_memory(f"n_samples={n}", 32 * n * (p.means.shape[-1] + 1), self._device)   # points, noise, labels
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool): check_seed('seed', seed)
     try: g = make_generator(self.random_state if seed is None else seed, self._device)
     except (TypeError, ValueError) as e: raise type(e)(f"seed: {e}") from None

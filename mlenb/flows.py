@@ -586,6 +586,8 @@ class Flow(nn.Module, Distribution):
         if isinstance(transforms, Transform) and not isinstance(transforms, Chain): transforms = [transforms]
         self.transform = transforms if isinstance(transforms, Chain) else Chain(*transforms)
         if not len(self.transform): raise ValueError("transforms: expected at least one transform")
+        if base is not None and not isinstance(base, Distribution):
+            raise TypeError(f"base={base!r}: expected a torch Distribution over R^D, or None for a standard normal")
         dim = self.transform.dim or (base.event_shape[-1] if base is not None else None)
         if dim is None: raise ValueError("transforms: cannot tell the dimension; give a base distribution with an event shape")
         if base is not None and tuple(base.event_shape) != (dim,):
@@ -642,6 +644,7 @@ def log_prob(self:Flow,
 )->Tensor:      # log q(x), shape (...)
     "Exact log-density of the flow at `x`."
     x, batch = self._check_points(x)
+    if not len(x): return x.new_zeros(batch)   # no points: no work (the layers' reshapes need at least one)
     return _zero_density_if_overflowed(self, self._log_prob(x)).view(batch)
 
 @patch
@@ -674,6 +677,7 @@ def rsample(self:Flow,
 )->Tensor:                               # (*sample_shape, D), differentiable in the flow's parameters
     "Reparameterised draws: base noise pushed through the inverse transforms."
     shape = _shape(sample_shape)
+    if not shape.numel(): return torch.zeros(*shape, self.dim, device=self.device, dtype=self.dtype)
     x, _ = self.transform.inverse(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
     return x.view(*shape, self.dim)
 
@@ -816,6 +820,8 @@ def nsf(cls:Flow,
 )->Flow:
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
+    for k, v in (('actnorm', actnorm), ('autoregressive', autoregressive)):
+        if not isinstance(v, bool): raise TypeError(f"{k}={v!r}: expected True or False")
     n, half, h = SplineMap(bins, bound).n_params, dim - dim // 2, _check_hidden(hidden)   # checks bins and bound
     numel = 2 * _mlp_numel(dim, dim * n, h) if autoregressive else _mlp_numel(half, half * n, h)
     _check_layers_fit(numel + 8 * dim, dim=dim, layers=layers, hidden=hidden, bins=bins)
@@ -1218,6 +1224,8 @@ class Trainer:
         self.clip_grad = None if clip_grad is None else check_float('clip_grad', clip_grad, low=0, low_open=True)
         self.weight_decay = check_float('weight_decay', weight_decay, low=0)
         val_size = (1000 if continuous else 20_000) if val_size is None else check_int('val_size', val_size, low=1)
+        for k, v in (('progress', progress), ('cuda_graph', cuda_graph), ('compile', compile)):
+            if not isinstance(v, bool): raise TypeError(f"{k}={v!r}: expected True or False")
         self.progress, self.device = bool(progress), resolve_device(device) if device is not None else flow.device
         self.flow = flow.to(self.device)
         self._check_sizes(val_size)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from .core import (resolve_device, make_generator, check_int, check_float, check_choice, check_seed,
-                        as_tensor, memory_bytes, progress, Snapshot, Trace)
+                        as_tensor, memory_bytes, check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
 __all__ = ['TOY_LEXICON', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM', 'ToyTranslation',
@@ -54,6 +54,8 @@ def _vocab_encode(self:Vocab, tokens, name:str='tokens')->list[int]:
     "Ids of `tokens`: a string (split on whitespace), token strings, or ids; unknown tokens raise."
     if isinstance(tokens, Tensor): tokens = tokens.tolist()
     if isinstance(tokens, str): tokens = tokens.split()
+    try: tokens = list(tokens)
+    except TypeError: raise TypeError(f"{name}={tokens!r}: expected a string, a list of token strings or a list of integer ids") from None
     out = []
     for i, t in enumerate(tokens):
         if isinstance(t, numbers.Integral) and not isinstance(t, bool):
@@ -171,7 +173,7 @@ def _as_logits(
     if logits.dtype == torch.bool or logits.is_complex(): raise TypeError(f"{name}: expected real numbers, got dtype {logits.dtype}")
     if not logits.is_floating_point(): logits = logits.to(torch.get_default_dtype())
     if logits.ndim == 0 or logits.shape[-1] == 0: raise ValueError(f"{name}: expected shape (..., V) with V >= 1 tokens, got {tuple(logits.shape)}")
-    if not logits.max().item() < math.inf:                      # one pass: the max is NaN with a NaN, +inf with a +inf
+    if logits.numel() and not logits.max().item() < math.inf:                      # one pass: the max is NaN with a NaN, +inf with a +inf
         for bad, what in ((logits.isnan(), 'NaN'), (logits == math.inf, '+inf')):
             if bad.any(): raise ValueError(f"{name}: contains {what} at {_first_index(bad)}; expected finite numbers, or -inf for a masked token")
     return logits
@@ -213,7 +215,7 @@ def generate(
     transform=None,                   # optional function (log-probs (n, V)) -> logits to sample from
 )->tuple[list[list[int]], list[bool], Tensor]: # outputs, whether each ended with EOS, model log-probabilities
     "Draw `n` sequences by ancestral sampling, optionally from transformed log-probabilities."
-    n, max_new_tokens = check_int('n', n, low=1), check_int('max_new_tokens', max_new_tokens, low=1)
+    n, max_new_tokens = _check_rows(_check_lm(lm), 'n', n), check_int('max_new_tokens', max_new_tokens, low=1)
     state, lp = lm.start(prompt, n)
     gen = make_generator(seed, lp.device)
     eos = lm.vocab.eos_id
@@ -233,6 +235,17 @@ def generate(
     toks = torch.stack(out, 1).tolist()
     seqs = [row[:row.index(eos)] if eos in row else row for row in toks]
     return seqs, [eos in row for row in toks], total.cpu()
+
+def _check_lm(lm, name:str='lm')->LanguageModel:
+    "`lm` if it is a `LanguageModel`, else a TypeError naming `name`."
+    if not isinstance(lm, LanguageModel): raise TypeError(f"{name}={lm!r}: expected a LanguageModel (e.g. MarkovLM.random())")
+    return lm
+
+def _check_rows(lm:LanguageModel, name:str, n)->int:
+    "`n` rows of next-token log-probabilities checked before any work: an integer >= 1 whose (n, V) tables fit in memory."
+    n = check_int(name, n, low=1)
+    check_memory(f"{name}={n}", 32 * n * len(lm.vocab), lm.device)   # a few float64 (n, V) tables
+    return n
 
 def _eos_row(logits:Tensor, eos:int)->Tensor:
     "Logits that put all mass on EOS, shaped like `logits`."
@@ -340,6 +353,9 @@ def _markov_random(cls, vocab_size:int=20, # number of words (BOS and EOS come o
     zero[torch.arange(C), keep] = False                       # one word survives per row
     w[:, 2:] = w[:, 2:].masked_fill(zero, 0.)
     w[:, 0], w[:, 1] = 0., w[:, 1] * eos_weight
+    if not torch.isfinite(w).all():
+        raise ValueError(f"scale={scale!r}, eos_weight={eos_weight!r}: the weights exp(scale * N(0, 1)) (EOS's times eos_weight) "
+                         "overflow float64; expected a smaller scale (a few tens at most) or eos_weight")
     return cls(vocab, (w / w.sum(-1, keepdim=True)).log(), order, device)
 MarkovLM.random = _markov_random
 

@@ -245,7 +245,8 @@ def _next_token_bars(view:dict)->tuple[dict, dict]:
     kept = np.asarray(view['kept'], dtype=bool)
     cut = [(t, p, r or 'impossible') for t, p, k, r in zip(view['tokens'], view['probs'], kept, view['removed_by']) if not k]
     return (dict(x=[t for t, k in zip(view['tokens'], kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
-            dict(x=[c[0] for c in cut], y=[c[1] for c in cut], text=[c[2] for c in cut]))
+            dict(x=[c[0] for c in cut], y=[c[1] for c in cut], hovertext=[c[2] for c in cut],   # labelled where the bar shows
+                 text=[c[2] if c[1] >= .01 * max(view['probs']) else '' for c in cut]))
 
 def update_next_token(
     fig,        # from `decoding_figure`
@@ -262,7 +263,7 @@ def update_next_token(
 # %% ../nbs/06_viz.ipynb #29
 def decoding_figure(
     analysis:dict,       # `mlenb.decoding.analyze_prompt`'s result
-    height:int=420,      # pixels
+    height:int=500,      # pixels
     width:int|None=None, # pixels; None: the width of the page or notebook column
 ):
     "Next-token bars, the beam tree and the sample histogram with each rule's output marked."
@@ -292,10 +293,10 @@ def decoding_figure(
     top = max(np.histogram(lp, bins=30)[0].max() if lp else 1, 1)
     for i, r in enumerate(analysis['rules']):           # one legend entry per rule: labels that never overlap
         if math.isfinite(r['model_logprob']):
-            fig.add_scatter(x=[r['model_logprob']] * 2, y=[0, top], mode='lines', name=r['rule'], legendgroup='rules',
+            fig.add_scatter(x=[r['model_logprob']] * 2, y=[0, top], mode='lines', name=r['rule'], meta='rule',
                             line=dict(color=component_colors(len(analysis['rules']))[i], width=2), row=1, col=3)
-    fig.update_layout(height=height, width=width, autosize=width is None, margin=dict(l=40, r=20, t=40, b=40), template='plotly_white', barmode='overlay',
-                      legend=dict(orientation='h', y=-.15))
+    fig.update_layout(height=height, width=width, autosize=width is None, margin=dict(l=50, r=20, t=40, b=130, autoexpand=False), template='plotly_white', barmode='overlay',
+                      legend=dict(orientation='h', y=-.3))   # fixed margins: plotly.js 4 squeezed the plots to fit the legend
     fig.update_xaxes(title_text='step', row=1, col=2); fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_xaxes(title_text='log p(y | x)', row=1, col=3); fig.update_yaxes(title_text='probability', row=1, col=1)
     return fig

@@ -181,7 +181,7 @@ def test_decoding_run_fills_one_row_per_rule_and_draws_the_bars(page):
     assert rows.count() == 1 + len(rules) >= 5
     assert [rows.nth(i).locator('td').first.inner_text() for i in range(1, rows.count())] == list(rules)
     page.wait_for_function(f"""() => {{ const gd = document.querySelector('.mlenb-decoding .js-plotly-plot');
-        return gd && gd._fullData && gd._fullData.filter(t => t.legendgroup === 'rules').length === {len(rules)}; }}""", timeout=WAIT)
+        return gd && gd._fullData && gd._fullData.filter(t => t.meta === 'rule').length === {len(rules)}; }}""", timeout=WAIT)
     bars = trace(page, '.mlenb-decoding', 'kept')
     assert bars['type'] == 'bar' and len(bars['x']) > 0 and all(0 < p <= 1 for p in bars['y'])   # the next-token bars
     dec.get_by_role('button', name='Run', exact=True).wait_for(timeout=WAIT)
@@ -194,5 +194,7 @@ def test_the_panels_fit_the_page_and_nothing_failed_in_it(page):
         panel = page.locator(root)
         if not panel.is_visible(): continue                 # (Voila: the panel on another tab)
         box, parent = panel.bounding_box(), panel.evaluate("e => e.parentElement.getBoundingClientRect().width")
-        assert box['width'] <= parent + 1, (root, box, parent)
+        assert box['width'] <= parent + 1, (root, box, parent)                     # within the page or the notebook column
+        plot, room = panel.evaluate("e => [e.querySelector('.js-plotly-plot')._fullLayout.width, e.querySelector('.mlenb-figure').clientWidth]")
+        assert plot >= .9 * room, (root, plot, room)                               # ... and the figure uses the room it has
     assert page.errors == [], page.errors

@@ -1,7 +1,9 @@
 """MBR and the analysis of `mlenb.decoding`: mbr_select against a brute-force expected utility computed with sacrebleu,
-its fast variants (aggregation, pruning) with their utility-call accounting, mbr_decode's de-duplication against
+its fast variants (aggregation, pruning) with their utility-call accounting, aggregate chrF against a plain-Python
+reference from Vamvas & Sennrich's definition (and fastchrf's aggregate_chrf where installed), mbr_decode's de-duplication against
 the naive estimate, and compare_rules / analyze_prompt on known-P models (the published findings as properties)."""
 import json, math, random
+from collections import Counter
 
 import pytest
 import torch
@@ -64,6 +66,57 @@ def test_aggregation_is_close_and_linear():
     assert agg.utility_calls == 64
     assert exact.expected_utility[agg.index] >= exact.expected_utility.max() - 2.0      # near the exact choice
     with pytest.raises(ValueError, match="utility='edit'"): mbr_select(pool, utility='edit', method='aggregate')
+
+
+def char_ngrams(text, n):
+    t = ''.join(text.split())
+    return Counter(t[i:i + n] for i in range(len(t) - n + 1))
+
+
+def aggregate_chrf_reference(hyp, refs, weights=None, char_order=6, beta=2.0):
+    "Vamvas & Sennrich's aggregate chrF from the definition: chrF (sacrebleu's, no eps smoothing) against the weighted mean n-gram count vector."
+    w = [1.0] * len(refs) if weights is None else [float(x) for x in weights]
+    P = R = 0.0; eff = 0
+    for n in range(1, char_order + 1):
+        avg = Counter()
+        for r, wr in zip(refs, w):
+            for g, c in char_ngrams(r, n).items(): avg[g] += wr * c / sum(w)
+        h = char_ngrams(hyp, n)
+        n_ref = sum(avg.values()); n_hyp = sum(h.values()) if n_ref > 0 else 0
+        match = sum(min(c, avg[g]) for g, c in h.items() if g in avg)
+        if n_hyp > 0 and n_ref > 0: P += match / n_hyp; R += match / n_ref; eff += 1
+    P, R, f = (P / eff, R / eff, beta ** 2) if eff else (0.0, 0.0, beta ** 2)
+    return 100 * (1 + f) * P * R / (f * P + R) if P + R > 0 else 0.0
+
+
+MIXED = ['the dog', 'the big dog', '', 'a', 'ab', ' ', 'dogs and cats and dogs', 'ab' * 40, 'the ' * 30, 'xyz abc', 'big']
+
+@pytest.mark.parametrize('num_groups', [1, 3])
+def test_aggregate_chrf_equals_the_definition(num_groups):
+    "References of mixed lengths, empty and shorter than the n-gram order included, with weights (zero ones too) and groups."
+    hy, rf = MIXED + texts(6, 5), MIXED[::-1] + texts(5, 6)
+    w = torch.rand(len(rf), generator=torch.Generator().manual_seed(1), dtype=torch.float64); w[3] = 0.
+    res = mbr_select(hy, rf, w, method='aggregate', num_groups=num_groups)
+    groups = [[i for i in range(len(rf)) if i * num_groups // len(rf) == k] for k in range(num_groups)]   # mlenb's contiguous groups
+    gw = [float(w[g].sum()) for g in groups]
+    want = [sum(gw[k] / sum(gw) * aggregate_chrf_reference(h, [rf[i] for i in g], w[g].tolist()) for k, g in enumerate(groups)) for h in hy]
+    torch.testing.assert_close(res.expected_utility, torch.tensor(want, dtype=torch.float64), atol=1e-9, rtol=0)
+
+
+def test_aggregate_chrf_issue_example():
+    r = mbr_select(['the dog'], ['the big dog', ''], method='aggregate')
+    assert abs(r.expected_utility.item() - aggregate_chrf_reference('the dog', ['the big dog', ''])) < 1e-9
+    assert abs(r.expected_utility.item() - 24.733963134891546) < 1e-9       # fastchrf 0.2.1's aggregate_chrf, and mbrs
+
+
+def test_aggregate_chrf_reference_agrees_with_fastchrf():
+    "The reference above against fastchrf's aggregate_chrf (the Vamvas & Sennrich implementation), where fastchrf is installed."
+    fastchrf = pytest.importorskip('fastchrf')
+    hy, rf = MIXED + texts(6, 7), MIXED + texts(9, 8)
+    got = fastchrf.aggregate_chrf([hy], [rf])[0]
+    want = [aggregate_chrf_reference(h, rf) for h in hy]
+    assert max(abs(a - b) for a, b in zip(got, want)) < 1e-9
+    torch.testing.assert_close(mbr_select(hy, rf, method='aggregate').expected_utility, torch.tensor(got, dtype=torch.float64), atol=1e-9, rtol=0)
 
 
 def test_mbr_decode_dedupes_like_the_naive_estimate():

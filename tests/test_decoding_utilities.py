@@ -1,7 +1,7 @@
 """Utilities of `mlenb.decoding` against oracles: chrF and BLEU matrices against sacrebleu's sentence scores
-(to 1e-9, every pair, Unicode, punctuation, odd whitespace and empty strings), self-BLEU against sacrebleu's
-multi-reference BLEU, token edit distance against a plain dynamic programme, reference aggregation with one
-reference per group against the exact matrix."""
+(to 1e-9, every pair, Unicode, punctuation, odd whitespace and empty strings, looping samples), a loop's cost that
+does not grow with its repeats, self-BLEU against sacrebleu's multi-reference BLEU, token edit distance against a
+plain dynamic programme, reference aggregation with one reference per group against the exact matrix."""
 import random
 
 import pytest
@@ -141,11 +141,41 @@ def test_bad_input(call, arg):
     with pytest.raises((ValueError, TypeError), match=arg): call()
 
 
+LOOPS = ['ab' * 1000, 'ab' * 999 + 'a', 'ba' * 300, ' '.join(['the'] * 30), ' '.join(['the'] * 120), ' '.join(['the cat'] * 45),
+         'the ' * 77 + 'end', 'a' * 500, 'a' * 499, '']   # what a degenerate model samples: loops of every length
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_looping_samples_equal_sacrebleu(device):
+    "Loops ('ab' * 1000, a word said 30 to 120 times) among ordinary sentences, symmetric and not, chrF and BLEU."
+    hy, rf = LOOPS + sentences(12, 17), LOOPS[::2] + sentences(6, 18)
+    torch.testing.assert_close(chrf_matrix(hy, device=device), chrf_oracle(hy, hy), atol=1e-9, rtol=0)
+    torch.testing.assert_close(chrf_matrix(hy, rf, device=device), chrf_oracle(hy, rf), atol=1e-9, rtol=0)
+    torch.testing.assert_close(bleu_matrix(hy, device=device), bleu_oracle(hy, hy), atol=1e-9, rtol=0)
+    torch.testing.assert_close(bleu_matrix(rf, hy, device=device), bleu_oracle(rf, hy), atol=1e-9, rtol=0)
+
+
+def test_loop_cost_does_not_grow_with_its_repeats():
+    "The interval matrix of a loop of k repeats has about k / 256 ones per n-gram, not k (the count levels' cost)."
+    from mlenb.decoding import _intervals, _ngram_counts, _codes_of, _char_codes
+    def ones(texts):
+        flat, lens = _codes_of(_char_codes(texts), 'cpu')
+        return sum(_intervals(s, g, c)[0].numel() for s, g, c, _ in _ngram_counts(flat, lens, 6))
+    base = sentences(40, 19) + ['abba ab', 'ab ab ab']
+    for k in (1000, 20000, 10 ** 6):
+        assert ones(base + ['ab' * k]) - ones(base) <= 6 * 2 * (k // 256 + 8)     # 6 orders, two n-grams ('ab..', 'ba..') each
+
+
 def test_dense_and_sparse_min_sum_agree():
-    "The GPU path (dense products) gives the CPU path's matches; run here on the CPU so it is tested without a GPU."
+    "The GPU path (dense products) gives the CPU path's matches, and counting a list once gives what counting it twice does; on the CPU, so it is tested without a GPU."
     from mlenb.decoding import _pair_stats, _char_codes
-    hy, rf = sentences(30, 15), sentences(20, 16)
+    hy, rf = sentences(30, 15) + LOOPS, sentences(20, 16) + LOOPS[1::2]
     a, ha, ra = _pair_stats(_char_codes(hy), _char_codes(rf), 6, torch.device('cpu'))
     b, hb, rb = _pair_stats(_char_codes(hy), _char_codes(rf), 6, torch.device('cpu'), dense=True)
     for x, y in zip(a, b): assert torch.equal(x, y)
     assert torch.equal(ha, hb) and torch.equal(ra, rb)
+    for dense in (None, True):
+        s, hs, rs = _pair_stats(_char_codes(hy), None, 6, torch.device('cpu'), dense=dense)
+        t, ht, rt = _pair_stats(_char_codes(hy), _char_codes(hy), 6, torch.device('cpu'), dense=dense)
+        for x, y in zip(s, t): assert torch.equal(x, y)
+        assert torch.equal(hs, ht) and torch.equal(rs, rt)

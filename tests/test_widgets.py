@@ -181,3 +181,39 @@ def test_a_failing_chunk_shows_the_error_and_frees_the_buttons():
     asyncio.run(run())
     assert 'Train failed: RuntimeError: out of memory, say' in p.message.value
     assert not p.training and p.train_button.description == 'Train' and not p.reset_button.disabled
+
+
+def test_decoding_table_flags_unfinished_outputs():
+    "Beam on the random bigram loops until max_new_tokens: the table says unfinished, not a true log p of '–'."
+    d = DecodingPanel(model='random bigram', num_samples=16)
+    beam = next(r for r in d.analysis['rules'] if r['rule'] == 'beam')
+    assert not beam['finished']
+    row = next(r for r in d.table.value.split('<tr>') if r.startswith('<td style="padding:2px 10px">beam<'))
+    assert '(unfinished)' in row and '<i>unfinished</i>' in row
+
+
+def test_decoding_temperature_knob_reaches_only_the_temperature_rule():
+    d = DecodingPanel(rules=('sample', 'temperature'), num_samples=8)
+    d.temperature.value = 0.5
+    specs = {s['name']: s for s in d._specs()}
+    assert 'temperature' not in specs['sample'] and specs['temperature']['temperature'] == 0.5
+
+
+def test_flow_panel_counts_the_layers_set_and_shows_one_snapshot_consistently():
+    fp = FlowPanel(layers=3, hidden=8, steps=20, seed=0)
+    assert fp.layer.max == 3                                    # the 3 layers set (the ActNorm joins layer 1)
+    fp.layer.value = 3
+    warp = lambda: np.asarray([d.x for d in fp.fig.data if d.name == 'warped grid'][0], dtype=float)
+    first = warp()
+    fp.train_button.click(); fp.train_button.click()
+    assert not np.array_equal(warp(), first, equal_nan=True)
+    fp.history.value = 0                                        # scrub back: snapshot 0's warp, not the trained flow's
+    assert np.array_equal(warp(), first, equal_nan=True) and 'layer 3 of 3' in fp.fig.layout.annotations[-1].text
+
+
+def test_panels_send_their_figure_to_the_page_once_per_update():
+    p = EMPanel(seed=0)
+    before = p.view.widget.outputs
+    p.step_button.click()
+    (out,) = p.view.widget.outputs                              # one display, replaced
+    assert out is not before[0] and 'application/vnd.plotly.v1+json' in out['data'] and 0 < p.view.sent < 200_000
