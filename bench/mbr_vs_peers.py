@@ -9,6 +9,12 @@ peer's seconds over mlenb's (higher is better for mlenb), measured in this run; 
 sacrebleu. Then BLEU (13a, exp smoothing, effective order) the same way, and MBR with its fast variants
 (reference aggregation, confidence-based pruning): utility calls and seconds. CPU runs use one thread.
 
+Looping samples (what a degenerate model produces): the same N sentences with the last one replaced by a loop,
+'ab' * 1,000, 'ab' * 20,000 or a word said 120 times, and N samples that are all loops (a random word said 30 to
+120 times: five times the characters, so over 1x is expected there); mlenb's time over its clean-data time (the target is at most
+1.5x whatever the repeat count) and fastchrf's over mlenb's; max |diff| against sacrebleu on the loop's row and
+column (against 32 sentences).
+
     python bench/mbr_vs_peers.py                 # N=256 on the CPU (sacrebleu's loop takes ~15-30 s)
     python bench/mbr_vs_peers.py --quick         # N=64, for a smoke test
     python bench/mbr_vs_peers.py --device cuda   # also mlenb on the GPU at N=256 and N=1,024
@@ -61,6 +67,31 @@ def chrf_bench(n, repeat):
     print(line + f" | mlenb max|diff| {(got - want).abs().max().item():.1e}", flush=True)
 
 
+def loop_bench(n, repeat):
+    from sacrebleu.metrics import CHRF
+    clean = sentences(n)
+    t_clean, _ = best_time(lambda: chrf_matrix(clean), repeat)
+    print(f"chrF  N={n:5} clean         | mlenb {t_clean:7.4f} s", flush=True)
+    rng, words = random.Random(1), [w for s in clean for w in s.split()]
+    every = [' '.join([rng.choice(words)] * rng.randint(30, 120)) for _ in range(n)]     # every sample a loop (5x the characters)
+    for name, hy in [("'ab' * 1000", clean[:-1] + ['ab' * 1000]), ("'ab' * 20000", clean[:-1] + ['ab' * 20000]),
+                     ("'the ' * 120", clean[:-1] + ['the ' * 120]), ("all loops", every)]:
+        loop = hy[-1]
+        t_me, got = best_time(lambda: chrf_matrix(hy), repeat)
+        m, few = CHRF(), hy[:32]
+        row = torch.tensor([m.sentence_score(loop, [r]).score for r in few], dtype=torch.float64)
+        col = torch.tensor([m.sentence_score(h, [loop]).score for h in few], dtype=torch.float64)
+        diff = max((got[-1, :32] - row).abs().max().item(), (got[:32, -1] - col).abs().max().item())
+        line = f"chrF  N={n:5} + {name:13} | mlenb {t_me:7.4f} s | mlenb/clean {t_me / t_clean:5.2f}x"
+        try:
+            import fastchrf
+            t_fc, _ = best_time(lambda: fastchrf.pairwise_chrf([hy], [hy]), repeat)
+            line += f" | fastchrf {t_fc:7.4f} s | fastchrf/mlenb {t_fc / t_me:6.1f}x"
+        except ImportError:
+            line += " | fastchrf not installed"
+        print(line + f" | mlenb max|diff| (loop's row and column) {diff:.1e}", flush=True)
+
+
 def bleu_bench(n, repeat):
     from sacrebleu.metrics import BLEU
     hy = sentences(n, seed=1)
@@ -99,6 +130,7 @@ if __name__ == '__main__':
     n = 64 if a.quick else 256
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device for mlenb: cpu" + (' and cuda' if a.device == 'cuda' else ''))
     chrf_bench(n, a.repeat)
+    loop_bench(n, a.repeat)
     bleu_bench(n // 2 if not a.quick else n, a.repeat)
     mbr_bench(n, a.repeat)
     if a.device == 'cuda': gpu_bench([256, 1024] if not a.quick else [64, 256], a.repeat)

@@ -706,7 +706,7 @@ def _aggregate_stats(h_seqs:list, r_seqs:list, w:Tensor, groups:Tensor, n_groups
 
 # %% ../nbs/05_decoding.ipynb #72
 def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
-    if utility not in ('chrf', 'bleu'): raise ValueError(f"method='aggregate' needs an n-gram utility, 'chrf' or 'bleu'; got utility={utility!r}")
+    if not (isinstance(utility, str) and utility in ('chrf', 'bleu')): raise ValueError(f"method='aggregate' needs an n-gram utility, 'chrf' or 'bleu'; got utility={utility!r}")
     G = min(num_groups, len(refs))
     groups = torch.arange(len(refs)) * G // len(refs)             # contiguous groups of (nearly) equal size
     if utility == 'chrf': hs, rs = _char_codes(hyps), _char_codes(refs)

@@ -964,6 +964,8 @@ def _check_params(self:GaussianMixture):
     check_choice('init_params', self.init_params, INIT_PARAMS)
     check_int('verbose', self.verbose, low=0); check_int('verbose_interval', self.verbose_interval, low=1)
     check_choice('dtype', self.dtype, (torch.float32, torch.float64))
+    if self.reg_covar > torch.finfo(self.dtype).max ** 0.5:   # covariances and their inverse square roots must fit dtype
+        raise ValueError(f"reg_covar={self.reg_covar!r}: expected reg_covar <= {torch.finfo(self.dtype).max ** 0.5:.3g} for dtype={self.dtype}")
     check_float('learning_decay', self.learning_decay, low=0.5, high=1, low_open=True)
     check_float('learning_offset', self.learning_offset, low=0)
     check_choice('missing', self.missing, MISSING)
@@ -1205,7 +1207,12 @@ def _local(self:GaussianMixture, X, sample_weight, min_rows:int=1, err=None)->tu
     "This worker's data and weights, checked; when any worker's are refused, every worker raises (none waits forever)."
     w = None
     if err is None:
-        try: X = self._data(X, min_rows=min_rows); w = _check_sample_weight(sample_weight, len(X), self._device)
+        try:
+            X = self._data(X, min_rows=min_rows)
+            if X.dtype.itemsize > self.dtype.itemsize and (X.abs() > torch.finfo(self.dtype).max).any():   # fitted means would overflow dtype
+                raise ValueError(f"X: values up to {float(X.abs().nan_to_num(0).max()):.4g} overflow dtype={self.dtype}, so the fitted means would too; "
+                                 "pass dtype=torch.float64 or rescale X")
+            w = _check_sample_weight(sample_weight, len(X), self._device)
         except (ValueError, TypeError) as e: err = e
     self._comm.agree(err, 0 if err is not None else X.shape[1])
     return X, w
@@ -1384,7 +1391,7 @@ def fit(self:GaussianMixture,
         for t in bar:
             idx = active.nonzero()[:, 0]
             for r in idx.tolist(): lbs[r].append(float(cur[r])); n_iter[r] = t
-            last = active & ((cur - prev).abs() < self.tol)   # scikit-learn's test: the change one M-step back
+            last = active & ((cur - prev).abs() < float(self.tol))   # scikit-learn's test: the change one M-step back
             self._step = t
             self._m(idx.to(self._device)); self._e(idx.to(self._device)); self._phase = 'E'
             prev, cur = torch.where(active, cur, prev), self._ll.double().cpu().clone()

@@ -656,8 +656,9 @@ def forward(self:Flow, x:Tensor, check:bool=True)->Tensor: # points (..., D); `c
 def _shape(sample_shape)->torch.Size:
     if isinstance(sample_shape, numbers.Integral) and not isinstance(sample_shape, bool): sample_shape = (sample_shape,)
     try: shape = torch.Size(sample_shape)
-    except TypeError: raise TypeError(f"sample_shape={sample_shape!r}: expected an int or a tuple of ints") from None
+    except (TypeError, ValueError, OverflowError): raise TypeError(f"sample_shape={sample_shape!r}: expected an int or a tuple of ints") from None
     for n in shape: check_int('sample_shape', n, low=0)
+    if math.prod(shape) >= 2**63: raise ValueError(f"sample_shape={sample_shape!r}: expected fewer than 2**63 draws in all")
     return shape
 
 def _row_bytes(model:nn.Module)->int:

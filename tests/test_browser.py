@@ -38,18 +38,18 @@ def trace(page, root:str, name:str)->dict:
     return next(t for t in plot(page, root) if t['name'] == name)
 
 
-@pytest.fixture(scope='module', params=['voila', 'lab'])
+@pytest.fixture(scope='module', params=['voila', 'lab', 'notebook'])
 def served(request):
-    "The app in Voila, or the three panels in a JupyterLab notebook; stopped as Ctrl-C does, surely, afterwards."
+    "The app in Voila, or the three panels in a notebook in JupyterLab or Notebook 7; stopped as Ctrl-C does, surely, afterwards."
     if not os.path.exists(CHROMIUM): pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
     port, tmp = servers.free_port(), tempfile.mkdtemp(prefix='mlenb-browser-')
     if request.param == 'voila':
         cmd, url = [str(BIN / 'mlenb'), 'app', '--port', str(port)], f'http://127.0.0.1:{port}/'
     else:
         (pathlib.Path(tmp) / 'panels.ipynb').write_text(json.dumps(PANELS_NB))
-        cmd = [str(BIN / 'jupyter'), 'lab', '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', '--allow-root',
+        cmd = [str(BIN / 'jupyter'), request.param, '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', '--allow-root',
                "--IdentityProvider.token=", f'--ServerApp.root_dir={tmp}', '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']
-        url = f'http://127.0.0.1:{port}/lab/tree/panels.ipynb'
+        url = f'http://127.0.0.1:{port}/' + ('lab/tree' if request.param == 'lab' else 'notebooks') + '/panels.ipynb'
     proc = servers.start(cmd, port, env={**ENV, 'JUPYTER_CONFIG_DIR': tmp, 'JUPYTERLAB_WORKSPACES_DIR': tmp})
     yield request.param, url
     if servers.stop(proc) and request.param == 'voila':   # on Ctrl-C in time, the app says goodbye and exits 0
@@ -65,20 +65,22 @@ def page(served):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={'width': 1300, 'height': 950})
+        page = browser.new_page(viewport={'width': 1300, 'height': 1150})
         page.errors = []                                    # (Voila's template also links the Font Awesome it bundles from a
         offline = lambda text: 'ERR_NAME_NOT_RESOLVED' in text   # CDN; this machine has no internet, so that request fails)
         page.on('console', lambda m: m.type == 'error' and not offline(m.text) and page.errors.append(m.text))
-        page.on('pageerror', lambda e: page.errors.append(str(e)))
+        ours = lambda e: kind != 'notebook' or '/static/notebook/' not in (e.stack or '')   # Notebook 7's own start-up
+        page.on('pageerror', lambda e: ours(e) and page.errors.append(f'{e} {(e.stack or "")[:300]}'))  # error ('schema'), on any notebook
         page.on('requestfailed', lambda r: r.url.startswith('http://127.0.0.1') and page.errors.append(f'{r.url}: {r.failure}'))
         page.context.new_cdp_session(page).send('Emulation.setCPUThrottlingRate', {'rate': SLOW})
         page.goto(url, timeout=WAIT)
-        if kind == 'lab':                                   # open the notebook and run it, as a person does
-            page.locator('.jp-Notebook').wait_for(timeout=WAIT)
-            page.wait_for_function("document.querySelector('.jp-Notebook') && !document.querySelector('.jp-mod-busy') && "
-                                   "document.body.innerText.includes('Idle')", timeout=WAIT)
-            page.get_by_role('menuitem', name='Run', exact=True).click()
-            page.get_by_text('Run All Cells', exact=True).click()
+        if kind != 'voila':                                 # open the notebook and run it, as a person does
+            page.locator('.jp-Notebook .jp-Cell').first.wait_for(timeout=WAIT)
+            for attempt in range(4):                        # a Run All before the kernel is connected may be dropped: again
+                page.get_by_role('menuitem', name='Run', exact=True).click()
+                page.get_by_text('Run All Cells', exact=True).click()
+                try: page.locator('.mlenb-em').wait_for(timeout=WAIT // 4); break
+                except Exception: page.keyboard.press('Escape')
         page.kind = kind
         page.locator('.mlenb-em .mlenb-status').wait_for(timeout=WAIT)   # the kernel ran and the panel is there
         page.wait_for_function("document.querySelector('.mlenb-em .js-plotly-plot')", timeout=WAIT)
