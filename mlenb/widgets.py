@@ -535,6 +535,11 @@ DecodingPanel._load, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _de
 # %% ../nbs/07_widgets.ipynb #31
 def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))
 
+def _knobs_cell(r:dict)->str:
+    "What a rule's preset and the panel's knobs set, e.g. `top_p=0.9`."
+    shown = {k: v for k, v in r['knobs'].items() if k not in ('device',)}
+    return f"<small>{html.escape(', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in shown.items()))}</small>"
+
 def _output_cell(r:dict)->str:
     "A rule's output for the table: empty and unfinished outputs said so."
     out = html.escape(r['output']) if r['output'] else '<i>(empty)</i>'
@@ -548,9 +553,9 @@ def _dec_run(self:DecodingPanel):
                                    num_samples=200, next_token_knobs=self._knobs(), device=self.device.value,
                                    callback=lambda i, n, part: self._message(f'{i + 1} of {n}: {part}…'))   # sent to the page as it runs
     self.prefix = []
-    head = ['rule', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
+    head = ['rule', 'knobs', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
-    rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], _output_cell(r), _fmt(r['model_logprob']),
+    rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], _knobs_cell(r), _output_cell(r), _fmt(r['model_logprob']),
                                                     _fmt(r.get('true_logprob')) if r['finished'] else '<i>unfinished</i>',
                                                     _fmt(r.get('expected_utility'), 2), r['length'])) + '</tr>' for r in self.analysis['rules'])
     th = ''.join(f'<th style="padding:2px 10px;text-align:left">{h}</th>' for h in head)

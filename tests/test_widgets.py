@@ -217,3 +217,10 @@ def test_panels_send_their_figure_to_the_page_once_per_update():
     p.step_button.click()
     (out,) = p.view.widget.outputs                              # one display, replaced
     assert out is not before[0] and 'application/vnd.plotly.v1+json' in out['data'] and 0 < p.view.sent < 200_000
+
+
+def test_decoding_table_shows_each_rules_knobs():
+    d = DecodingPanel(num_samples=8)
+    d.top_p.value = 0.5; d.run_button.click()
+    row = next(r for r in d.table.value.split('<tr>') if r.startswith('<td style="padding:2px 10px">nucleus<'))
+    assert '<small>top_p=0.5</small>' in row
