@@ -353,7 +353,9 @@ def _grid_log_prob(log_p, bounds, n:int=64)->torch.Tensor:
 def _flow_sync(self:FlowPanel):
     "Record the live flow's warp with the newest snapshot, and follow it."
     n = len(self.trainer.trace)
-    self.warps[n - 1] = warp_lines(self.trainer.flow, self.lines)
+    self.warps[n - 1] = warp_lines(self.trainer.flow, self.lines)   # about 125 kB each: past 256, keep every other old one
+    if len(self.warps) > 256:
+        for k in sorted(self.warps)[1:-1:2]: del self.warps[k]
     self._follow(n)
 
 FlowPanel.reset, FlowPanel._sync = _flow_reset, _flow_sync
