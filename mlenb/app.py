@@ -9,7 +9,7 @@ import ipywidgets as W
 import torch
 
 # %% auto #0
-__all__ = ['default_device', 'panels', 'app', 'app_notebook', 'voila_command', 'serve']
+__all__ = ['NOT_IN_APP', 'default_device', 'panels', 'app', 'app_notebook', 'voila_command', 'serve']
 
 # %% ../nbs/09_app.ipynb #5
 def default_device()->str:
@@ -44,6 +44,8 @@ def app_notebook(path:str|os.PathLike)->pathlib.Path: # where to write the noteb
     return path
 
 # %% ../nbs/09_app.ipynb #11
+NOT_IN_APP = ['@jupyter-notebook/lab-extension']   # Notebook 7's front end: fails to load in Voila's page (module federation)
+
 def voila_command(notebook, port:int=8866)->list[str]:
     "The Voila command line that serves `notebook` on 127.0.0.1:`port`."
     voila = pathlib.Path(sys.executable).with_name('voila')
@@ -51,7 +53,8 @@ def voila_command(notebook, port:int=8866)->list[str]:
             '--show_tracebacks=True', '--theme=light', '--VoilaConfiguration.file_allowlist=[]',
             # a closed tab leaves its kernel (about 470 MB) without a connection: shut it down after a minute idle
             '--MappingKernelManager.cull_idle_timeout=60', '--MappingKernelManager.cull_interval=20',
-            '--MappingKernelManager.cull_connected=False']
+            '--MappingKernelManager.cull_connected=False',
+            '--VoilaConfiguration.extension_denylist=' + json.dumps(NOT_IN_APP)]
 
 def serve(port:int=8866)->int: # TCP port on 127.0.0.1
     "Serve the app with Voila on 127.0.0.1 until Ctrl-C; returns Voila's exit status."
