@@ -39,19 +39,21 @@ $(STAMP): $(APP_STAMP)
 test test-fast: export OMP_NUM_THREADS := 1
 
 # pytest on both cores: tests go one by one to two workers (a busy machine then still gives us two shares of its
-# CPU), except the browser tests, which share one served page and so run in order in one worker. The slowest tests
-# are listed at the end, to see what a busy machine stretches.
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup --durations=15
+# CPU). The browser tests come after, alone: each kind of page is served once and its tests run on it in order, and a
+# page slowed 4x on purpose needs no other load. The slowest tests are listed, to see what a busy machine stretches.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
+PYTEST_PARALLEL := $(PYTEST) -n 2 --dist loadgroup -m "not browser"   # (the fuzzer's cases and summary: one group)
 
 # Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
 test: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2
-	$(PYTEST)
+	$(PYTEST_PARALLEL)
+	$(PYTEST) -m browser
 
 # Notebook tests and pytest without the slow cells and marks.
 test-fast: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2
-	$(PYTEST) -m "not slow"
+	$(PYTEST_PARALLEL) -m "not slow and not browser"
 
 # mlenb/ and README.md are generated, notebooks committed clean: regenerating changes nothing.
 check-sync: setup

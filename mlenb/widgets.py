@@ -65,12 +65,21 @@ class FigureView:
         fig:go.Figure|None=None,      # the figure, kept here and changed in place by `mlenb.viz`'s `update_*`
         label:str='figure',           # the text a front end without plotly shows instead
     ):
-        self.fig, self.label, self.sent = fig if fig is not None else go.Figure(), label, 0
+        self.fig, self.label, self.sent, self._hold, self.stale = fig if fig is not None else go.Figure(), label, 0, False, False
         self.widget = W.Output(layout=W.Layout(width='100%')).add_class('mlenb-figure')
+
+    @contextmanager
+    def held(self, hold:bool=True): # whether to hold the drawing back
+        "Within the block `draw()` only marks the figure stale: a slow page is not sent more than it can draw."
+        self._hold = hold
+        try: yield
+        finally: self._hold = False
 
     def draw(self, fig:go.Figure|None=None): # a new figure to keep and draw (None: the one kept)
         "Send the figure to the page: one message that replaces what was drawn."
         if fig is not None: self.fig = fig
+        if self._hold: self.stale = True; return
+        self.stale = False
         spec = self.fig.to_json()                                        # plotly's encoder: arrays as base64 typed arrays
         self.sent = len(spec)
         bundle = {PLOTLY_MIME: {**json.loads(spec), 'config': {'displaylogo': False, 'responsive': True}}, 'text/plain': self.label}
@@ -420,9 +429,10 @@ def _flow_on_train(self:FlowPanel, _=None):
 async def _flow_train_in_chunks(self:FlowPanel,
     n:int,                # optimiser steps in all
     seconds:float=0.5,    # aimed training time of a chunk
+    redraw:float=2.,      # seconds between figures sent to the page (a page slowed 4x takes about 2 s to draw one)
 ):
     "Train `n` steps in chunks of about `seconds`, drawing each chunk's snapshot and yielding to the kernel between them."
-    done = 0
+    done, drawn = 0, time.perf_counter()
     with self._guard('Train'):
         if self.trainer is None: self.reset()
         while done < n and not self._stop:
@@ -430,8 +440,11 @@ async def _flow_train_in_chunks(self:FlowPanel,
             k = min(n - done, max(1, int(rate * seconds)) if math.isfinite(rate) and rate > 0 else 10)
             self.trainer.step(k); done += k
             self._message(f'trained {done} of {n} steps' + (' (Stop ends training after this chunk)' if done < n else ''))
-            self._sync()
+            due = done >= n or time.perf_counter() - drawn >= redraw      # the status every chunk, the figure when due
+            with self.view.held(not due): self._sync()
+            if due: drawn = time.perf_counter()
             await asyncio.sleep(0.02)                 # the kernel handles a Stop click or a control change here
+        if self.view.stale: self.view.draw()           # stopped early: the last chunk drawn
         if done < n: self._message(f'stopped after {done} of {n} steps', 'ok')
         else: self._message()
 

@@ -6,7 +6,7 @@ import pytest
 
 import servers
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group('browser')]   # one served page, in order
+pytestmark = pytest.mark.browser                # (make test runs these alone, after the rest)
 CHROMIUM = '/usr/bin/chromium'
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
          '--disable-sync', '--no-first-run']
@@ -38,54 +38,75 @@ def trace(page, root:str, name:str)->dict:
     return next(t for t in plot(page, root) if t['name'] == name)
 
 
-@pytest.fixture(scope='module', params=['voila', 'lab', 'notebook'])
-def served(request):
-    "The app in Voila, or the three panels in a notebook in JupyterLab or Notebook 7; stopped as Ctrl-C does, surely, afterwards."
-    if not os.path.exists(CHROMIUM): pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+KINDS = ['voila', 'lab', 'notebook']
+
+
+def serve(kind:str)->tuple:
+    "The app in Voila, or the three panels in a notebook in JupyterLab or Notebook 7: the server and the page's address."
     port, tmp = servers.free_port(), tempfile.mkdtemp(prefix='mlenb-browser-')
-    if request.param == 'voila':
+    if kind == 'voila':
         cmd, url = [str(BIN / 'mlenb'), 'app', '--port', str(port)], f'http://127.0.0.1:{port}/'
     else:
         (pathlib.Path(tmp) / 'panels.ipynb').write_text(json.dumps(PANELS_NB))
-        cmd = [str(BIN / 'jupyter'), request.param, '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', '--allow-root',
+        cmd = [str(BIN / 'jupyter'), kind, '--no-browser', f'--port={port}', '--ServerApp.ip=127.0.0.1', '--allow-root',
                "--IdentityProvider.token=", f'--ServerApp.root_dir={tmp}', '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']
-        url = f'http://127.0.0.1:{port}/' + ('lab/tree' if request.param == 'lab' else 'notebooks') + '/panels.ipynb'
-    proc = servers.start(cmd, port, env={**ENV, 'JUPYTER_CONFIG_DIR': tmp, 'JUPYTERLAB_WORKSPACES_DIR': tmp})
-    yield request.param, url
-    if servers.stop(proc) and request.param == 'voila':   # on Ctrl-C in time, the app says goodbye and exits 0
-        out = servers.output(proc)
-        assert proc.returncode == 0 and 'stopped' in out, out
+        url = f'http://127.0.0.1:{port}/' + ('lab/tree' if kind == 'lab' else 'notebooks') + '/panels.ipynb'
+    return servers.start(cmd, port, env={**ENV, 'JUPYTER_CONFIG_DIR': tmp, 'JUPYTERLAB_WORKSPACES_DIR': tmp}), url
 
 
-@pytest.fixture(scope='module')
-def page(served):
-    "A fresh page on the served panels, CPU slowed 4x, with every console error and uncaught exception collected."
+def open_page(browser, kind:str, url:str):
+    "A page on the served panels, CPU slowed 4x, with every console error and uncaught exception collected."
+    page = browser.new_page(viewport={'width': 1300, 'height': 1150})
+    page.errors, page.kind = [], kind                   # (Voila's template also links the Font Awesome it bundles from a
+    offline = lambda text: 'ERR_NAME_NOT_RESOLVED' in text   # CDN; this machine has no internet, so that request fails)
+    page.on('console', lambda m: m.type == 'error' and not offline(m.text) and page.errors.append(m.text))
+    ours = lambda e: kind != 'notebook' or '/static/notebook/' not in (e.stack or '')   # Notebook 7's own start-up
+    page.on('pageerror', lambda e: ours(e) and page.errors.append(f'{e} {(e.stack or "")[:300]}'))  # error ('schema'), on any notebook
+    page.on('requestfailed', lambda r: r.url.startswith('http://127.0.0.1') and page.errors.append(f'{r.url}: {r.failure}'))
+    page.context.new_cdp_session(page).send('Emulation.setCPUThrottlingRate', {'rate': SLOW})
+    page.goto(url, timeout=WAIT)
+    if kind != 'voila':                                 # open the notebook and run it, as a person does
+        page.locator('.jp-Notebook .jp-Cell').first.wait_for(timeout=WAIT)
+        for attempt in range(4):                        # a Run All before the kernel is connected may be dropped: again
+            page.get_by_role('menuitem', name='Run', exact=True).click()
+            page.get_by_text('Run All Cells', exact=True).click()
+            try: page.locator('.mlenb-em').wait_for(timeout=WAIT // 4); break
+            except Exception: page.keyboard.press('Escape')
+    page.locator('.mlenb-em .mlenb-status').wait_for(timeout=WAIT)   # the kernel ran and the panel is there
+    page.wait_for_function("document.querySelector('.mlenb-em .js-plotly-plot')", timeout=WAIT)
+    return page
+
+
+@pytest.fixture(scope='session')
+def pages():
+    """Pages by kind, each served and opened on first use and kept to the end: the tests of one kind share one page, in
+    their order, however the runner interleaves the kinds. Afterwards every server is stopped as Ctrl-C does, surely."""
+    if not os.path.exists(CHROMIUM): pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
-    kind, url = served
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={'width': 1300, 'height': 1150})
-        page.errors = []                                    # (Voila's template also links the Font Awesome it bundles from a
-        offline = lambda text: 'ERR_NAME_NOT_RESOLVED' in text   # CDN; this machine has no internet, so that request fails)
-        page.on('console', lambda m: m.type == 'error' and not offline(m.text) and page.errors.append(m.text))
-        ours = lambda e: kind != 'notebook' or '/static/notebook/' not in (e.stack or '')   # Notebook 7's own start-up
-        page.on('pageerror', lambda e: ours(e) and page.errors.append(f'{e} {(e.stack or "")[:300]}'))  # error ('schema'), on any notebook
-        page.on('requestfailed', lambda r: r.url.startswith('http://127.0.0.1') and page.errors.append(f'{r.url}: {r.failure}'))
-        page.context.new_cdp_session(page).send('Emulation.setCPUThrottlingRate', {'rate': SLOW})
-        page.goto(url, timeout=WAIT)
-        if kind != 'voila':                                 # open the notebook and run it, as a person does
-            page.locator('.jp-Notebook .jp-Cell').first.wait_for(timeout=WAIT)
-            for attempt in range(4):                        # a Run All before the kernel is connected may be dropped: again
-                page.get_by_role('menuitem', name='Run', exact=True).click()
-                page.get_by_text('Run All Cells', exact=True).click()
-                try: page.locator('.mlenb-em').wait_for(timeout=WAIT // 4); break
-                except Exception: page.keyboard.press('Escape')
-        page.kind = kind
-        page.locator('.mlenb-em .mlenb-status').wait_for(timeout=WAIT)   # the kernel ran and the panel is there
-        page.wait_for_function("document.querySelector('.mlenb-em .js-plotly-plot')", timeout=WAIT)
-        yield page
-        browser.close()
+    started, pw = {}, sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    def get(kind:str):
+        if kind not in started:
+            proc, url = serve(kind)
+            started[kind] = proc
+            started[kind, 'page'] = open_page(browser, kind, url)
+        return started[kind, 'page']
+    yield get
+    browser.close(); pw.stop()
+    clean = {k: servers.stop(started[k]) for k in KINDS if k in started}
+    if clean.get('voila'):                              # on Ctrl-C in time, the app says goodbye and exits 0
+        out = servers.output(started['voila'])
+        assert started['voila'].returncode == 0 and 'stopped' in out, out
+
+
+@pytest.fixture(params=KINDS)
+def page(request, pages): return pages(request.param)
+
+
+def tab(page, title:str):
+    "In the Voila app, bring the panel's tab to the front (a notebook shows every panel)."
+    if page.kind == 'voila': page.get_by_role('tab', name=title).click()
 
 
 def shot(page, name:str):
@@ -96,6 +117,7 @@ def number(text:str, label:str)->float: return float(re.search(label + r' (-?[\d
 
 
 def test_em_steps_and_the_page_draws_responsibilities_ellipses_and_the_staircase(page):
+    tab(page, 'EM')
     em = page.locator('.mlenb-em')
     em.scroll_into_view_if_needed()
     status = em.locator('.mlenb-status')
@@ -119,6 +141,7 @@ def test_em_steps_and_the_page_draws_responsibilities_ellipses_and_the_staircase
 
 
 def test_em_errors_show_in_the_page_and_it_stays_usable(page):
+    tab(page, 'EM')
     em = page.locator('.mlenb-em')
     em.get_by_role('button', name='M-step', exact=True).click()
     # wait for the M-step to be drawn: a click that lands while the kernel has the buttons disabled is dropped
@@ -133,7 +156,7 @@ def flow_step(page)->int: return int(re.search(r'step (\d+)', page.locator('.mle
 
 
 def test_flows_train_adds_points_to_the_curve_and_the_kl_falls(page):
-    if page.kind == 'voila': page.get_by_role('tab', name='Flows').click()
+    tab(page, 'Flows')
     flow = page.locator('.mlenb-flow')
     flow.scroll_into_view_if_needed()
     status = flow.locator('.mlenb-status')
@@ -154,6 +177,7 @@ def test_flows_train_adds_points_to_the_curve_and_the_kl_falls(page):
 
 def test_flows_stop_ends_a_long_training_run(page):
     "The kernel handles the Stop click while it trains: a 5,000-step run ends early, and the panel stays usable."
+    tab(page, 'Flows')
     flow = page.locator('.mlenb-flow')
     start = flow_step(page)
     steps = flow.locator('.mlenb-steps input')
@@ -169,7 +193,7 @@ def test_flows_stop_ends_a_long_training_run(page):
 
 
 def test_decoding_run_fills_one_row_per_rule_and_draws_the_bars(page):
-    if page.kind == 'voila': page.get_by_role('tab', name='Decoding').click()
+    tab(page, 'Decoding')
     dec = page.locator('.mlenb-decoding')
     dec.scroll_into_view_if_needed()
     dec.locator('table.mlenb-rules').wait_for(timeout=WAIT)
