@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .core import (resolve_device, make_generator, check_int, check_float, check_choice, check_seed,
+from .core import (_first_bad, resolve_device, make_generator, check_int, check_float, check_choice, check_seed,
                         as_tensor, memory_bytes, check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
@@ -156,10 +156,6 @@ def _logprob(self:LanguageModel, sequences, prompt=None)->Tensor:
 LanguageModel.logprob = _logprob
 
 # %% ../nbs/04_lm.ipynb #as-logits
-def _first_index(mask:Tensor)->str:
-    idx = mask.nonzero()
-    return f"index {tuple(idx[0].tolist())} ({len(idx)} entr{'y' if len(idx) == 1 else 'ies'} in all)"
-
 def _as_logits(
     logits,                # a tensor, array or nested list of real numbers, (..., V)
     name:str='logits',     # the argument's name, for messages
@@ -175,7 +171,7 @@ def _as_logits(
     if logits.ndim == 0 or logits.shape[-1] == 0: raise ValueError(f"{name}: expected shape (..., V) with V >= 1 tokens, got {tuple(logits.shape)}")
     if logits.numel() and not logits.max().item() < math.inf:                      # one pass: the max is NaN with a NaN, +inf with a +inf
         for bad, what in ((logits.isnan(), 'NaN'), (logits == math.inf, '+inf')):
-            if bad.any(): raise ValueError(f"{name}: contains {what} at {_first_index(bad)}; expected finite numbers, or -inf for a masked token")
+            if bad.any(): raise ValueError(f"{name}: contains {what} at {_first_bad(bad)}; expected finite numbers, or -inf for a masked token")
     return logits
 
 # %% ../nbs/04_lm.ipynb #check-next
