@@ -42,7 +42,9 @@ test test-fast: export OMP_NUM_THREADS := 1
 # CPU). The browser tests come after, alone: each kind of page is served once and its tests run on it in order, and a
 # page slowed 4x on purpose needs no other load. The slowest tests are listed, to see what a busy machine stretches.
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
-PYTEST_PARALLEL := $(PYTEST) -n 2 --dist loadgroup -m "not browser"   # (the fuzzer's cases and summary: one group)
+# A worker that dies fails the run at once with the test it ran: pytest-xdist 3.8 replaces a crashed worker under
+# --dist loadgroup and then waits forever (pytest-xdist#1323), which cost a CI run its whole 90 minutes.
+PYTEST_PARALLEL := $(PYTEST) -n 2 --dist loadgroup --max-worker-restart=0 -m "not browser"   # (the fuzzer's cases and summary: one group)
 
 # Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
 test: setup check-sync

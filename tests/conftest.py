@@ -8,3 +8,15 @@ def device()->str:
     dev = os.environ.get('MLENB_TEST_DEVICE', 'cpu')
     if dev.startswith('cuda') and not torch.cuda.is_available(): pytest.fail('MLENB_TEST_DEVICE asks for cuda, but CUDA is not available')
     return dev
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    "A pytest-xdist worker died: show what the fuzzer's backstop wrote before it ended the worker (tests/test_fuzz.py)."
+    if not error: return
+    import glob, tempfile
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), 'mlenb-fuzz-backstop-*.log')):
+        text = open(path).read()
+        if 'Timeout (' not in text: continue                 # a worker still running, or one that crashed elsewhere
+        print(f"\n--- {path}: the fuzz case that was running, and every thread's stack ---\n{text[:20000]}")
+        os.remove(path)

@@ -141,7 +141,9 @@ async def start_training(p, steps=5000, chunks=2):
     "Click Train in a running event loop and let `chunks` chunks finish."
     p.steps.value = steps
     p.train_button.click()
-    while len(p.trainer.trace) < 1 + chunks: await asyncio.sleep(0.01)
+    while len(p.trainer.trace) < 1 + chunks:
+        assert not p._task.done(), f"training ended before {chunks} chunks: {p.message.value}"   # never wait forever
+        await asyncio.sleep(0.01)
 
 
 def test_train_click_shows_progress_and_stop_ends_it():
