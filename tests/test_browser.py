@@ -64,6 +64,8 @@ def open_page(browser, kind:str, url:str):
     page.on('pageerror', lambda e: ours(e) and page.errors.append(f'{e} {(e.stack or "")[:300]}'))  # error ('schema'), on any notebook
     page.on('requestfailed', lambda r: r.url.startswith('http://127.0.0.1') and page.errors.append(f'{r.url}: {r.failure}'))
     page.context.new_cdp_session(page).send('Emulation.setCPUThrottlingRate', {'rate': SLOW})
+    page.set_default_timeout(WAIT)                      # every click too: on a loaded machine a page drawing a flow while it
+                                                        # trains took over Playwright's 30 s to take a click (CI, JupyterLab)
     page.goto(url, timeout=WAIT)
     if kind != 'voila':                                 # open the notebook and run it, as a person does
         page.locator('.jp-Notebook .jp-Cell').first.wait_for(timeout=WAIT)
