@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 APP_STAMP := $(VENV)/.app-installed
 
 
-.PHONY: setup chromium test test-fast check-sync export clean-nbs readme lab demo docs bench clean
+.PHONY: setup chromium test test-fast check-sync export clean-nbs readme tutorials lab demo docs bench clean
 
 setup: $(STAMP) chromium
 
@@ -69,6 +69,10 @@ clean-nbs: setup
 
 readme: setup
 	$(BIN)/python scripts/readme.py
+
+# The tutorials are committed with their pictures: after changing one, execute it again (widget state left out).
+tutorials: setup
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/execute_tutorials.py
 
 lab: $(APP_STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) nbs
