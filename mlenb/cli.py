@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DECODE_MODELS', 'UsageError', 'exit_status', 'error_line', 'to_json', 'available_memory', 'check_memory', 'Interrupt',
-           'run_em', 'run_flow', 'run_decode', 'int_in', 'parser', 'main']
+           'run_em', 'run_flow', 'decode_specs', 'run_decode', 'int_in', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #6
 class UsageError(Exception):
@@ -261,50 +261,101 @@ def _show_flow(r)->str:
     return head + f"test NLL {r['test_nll']:.4f}, entropy {r['entropy']:.4f}, KL {r['kl']:.4f} nats; {r['steps_per_s']:.0f} steps/s"
 
 # %% ../nbs/08_cli.ipynb #33
-DECODE_MODELS = ('toy-translation', 'noisy-toy-translation', 'random-bigram')
+from .lm import DECODING_MODELS   # engines only: the panels (ipywidgets, plotly) stay unimported
+DECODE_MODELS = tuple(m.replace(' ', '-') for m in DECODING_MODELS)
+_DECODE_KNOBS = {   # knob -> (command-line flag, the rule kinds it refines)
+    'num_beams': ('--num-beams', ('beam',)), 'num_samples': ('--num-samples', ('mbr',)),
+    **{k: ('--' + k.replace('_', '-'), ('sample',)) for k in ('top_p', 'top_k', 'temperature', 'min_p', 'typical_p', 'epsilon_cutoff', 'eta_cutoff')},
+    **{k: ('--' + k.replace('_', '-'), ('greedy', 'beam', 'sample')) for k in ('repetition_penalty', 'no_repeat_ngram_size', 'min_new_tokens')},
+    'bad_words_ids': ('--bad-words', ('greedy', 'beam', 'sample')),
+}
 
 def _decode_memory(args)->dict:
-    "Bytes an `mlenb decode` run may need: rows per rule and input, and one input's exact support and utilities."
-    return {f'--inputs {args.inputs}': max(args.inputs, 0) * (args.rules.count(',') + 2) * 8192 + 3 * 8 * 1000 ** 2}
+    "Bytes an `mlenb decode` run may need: rows per rule and input, one input's exact support and utilities, MBR's utility matrix."
+    return {f'--inputs {args.inputs}': max(args.inputs, 0) * (args.rules.count(',') + 2) * 8192 + 3 * 8 * 1000 ** 2,
+            f'--num-samples {args.num_samples}': 4 * 8 * max(args.num_samples or 32, 0) ** 2}
+
+# %% ../nbs/08_cli.ipynb #b9d7d633
+def _bad_words(spec:str|None, lm)->list[list[int]]|None:
+    "`--bad-words 'dog,big dog'`: comma-separated words, each one or more tokens of the model, as id lists."
+    if spec is None: return None
+    words = [w.strip() for w in spec.split(',')]
+    if not all(words): raise ValueError(f"--bad-words {spec!r}: expected comma-separated words, none empty, e.g. 'dog,big dog'")
+    return [lm.vocab.encode(w, '--bad-words') for w in words]
+
+def decode_specs(args, lm)->list[dict]:
+    "The rule specs `mlenb decode` runs: each preset of `--rules` with the knobs given on the command line that refine its kind."
+    from mlenb.decoding import RULE_PRESETS, _rule_spec
+    rules = [r.strip() for r in args.rules.split(',') if r.strip()]
+    if not rules: raise ValueError(f"--rules {args.rules!r}: expected a comma-separated list of {', '.join(RULE_PRESETS)}")
+    for r in rules:
+        if r not in RULE_PRESETS: raise ValueError(f"--rules: unknown rule {r!r}; expected a comma-separated list of {', '.join(RULE_PRESETS)}")
+    given = {k: getattr(args, k) for k in _DECODE_KNOBS if getattr(args, k) is not None}
+    if 'bad_words_ids' in given: given['bad_words_ids'] = _bad_words(given['bad_words_ids'], lm)
+    specs = [dict(zip(('name', 'rule', 'knobs'), _rule_spec(r))) for r in rules]
+    for k, v in given.items():
+        flag, kinds = _DECODE_KNOBS[k]
+        hit = [s for s in specs if s['rule'] in kinds]
+        said = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        if not hit: raise ValueError(f"{flag}: refines {said} rules, and --rules {args.rules} has none")
+        for s in hit: s['knobs'][k] = v
+    return [dict(name=s['name'], rule=s['rule'], **s['knobs']) for s in specs]
 
 # %% ../nbs/08_cli.ipynb #34
 def run_decode(args, stop=lambda: False)->dict:
-    "Compare decision rules on a known-P model as `mlenb decode` asks: a summary per rule and every output."
+    "Compare decision rules on a known-P model as `mlenb decode` asks: a summary per rule (with what it ran) and every output."
     from mlenb.core import progress, resolve_device
-    from mlenb.decoding import compare_rules, RULE_PRESETS, _summary
-    from mlenb.widgets import decoding_model
-    rules = [r.strip() for r in args.rules.split(',') if r.strip()]
-    for r in rules:
-        if r not in RULE_PRESETS: raise ValueError(f"--rules: unknown rule {r!r}; expected a comma-separated list of {', '.join(RULE_PRESETS)}")
+    from mlenb.decoding import compare_rules, _summary
+    from mlenb.lm import decoding_model
     if args.inputs < 1: raise ValueError(f"--inputs {args.inputs}: expected an integer >= 1")
+    if args.max_new_tokens < 1: raise ValueError(f"--max-new-tokens {args.max_new_tokens}: expected an integer >= 1")
     device = resolve_device(args.device)
     lm, _ = decoding_model(args.model.replace('-', ' '), args.seed, device=device)
+    specs = decode_specs(args, lm)
     prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)] if hasattr(lm, 'sources') else [None] * args.inputs
     t0, rows = time.perf_counter(), []
     for i in progress(range(len(prompts)), enabled=not args.quiet, desc='inputs'):
         if stop(): break
-        _, got = compare_rules(lm, rules, [prompts[i]], true_lm=lm, utility=args.utility, seed=args.seed + i, per_input=True, device=device)
+        _, got = compare_rules(lm, specs, [prompts[i]], true_lm=lm, utility=args.utility, seed=args.seed + i, max_new_tokens=args.max_new_tokens,
+                               per_input=True, device=device)
         rows += [dict(r, input=i) for r in got]
-    by = {name: [r for r in rows if r['rule'] == name] for name in dict.fromkeys(r['rule'] for r in rows)}
-    keep = ('rule', 'input', 'prompt', 'output', 'length', 'model_logprob', 'true_logprob', 'expected_utility', 'regret', 'is_mode')
-    return _finite(dict(model=args.model, utility=args.utility, device=str(lm.device), inputs=len(rows) // max(len(rules), 1),
-                        seconds=time.perf_counter() - t0, interrupted=stop(),
-                        rules=[_summary(name, rs, [r['output'] for r in rs]) for name, rs in by.items()],
+    by = {s['name']: [r for r in rows if r['rule'] == s['name']] for s in specs}
+    meant = {s['name']: dict(kind=s['rule'], knobs={k: v for k, v in s.items() if k not in ('name', 'rule')}) for s in specs}
+    keep = ('rule', 'input', 'prompt', 'output', 'length', 'finished', 'model_logprob', 'true_logprob', 'expected_utility', 'regret', 'is_mode')
+    return _finite(dict(model=args.model, utility=args.utility, device=str(lm.device), max_new_tokens=args.max_new_tokens,
+                        inputs=len(rows) // max(len(specs), 1), seconds=time.perf_counter() - t0, interrupted=stop(),
+                        rules=[dict(_summary(name, rs, [r['output'] for r in rs]), **meant[name]) for name, rs in by.items() if rs],
                         outputs=[{k: r[k] for k in keep if k in r} for rs in by.values() for r in rs]))
 
 # %% ../nbs/08_cli.ipynb #35
+def _knobs_text(knobs:dict)->str:
+    return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in knobs.items())
+
 def _show_decode(r)->str:
     f = lambda v: '-' if v is None else f'{v:.3f}'
-    lines = [f"{r['model']}: {r['inputs']} inputs, expected {r['utility']} under the true P", f"{'rule':<12}{'true log p':>12}{'exp. util.':>12}{'regret':>10}{'length':>8}"]
-    lines += [f"{t['rule']:<12}{f(t.get('true_logprob')):>12}{f(t.get('expected_utility')):>12}{f(t.get('regret')):>10}{f(t['length']):>8}" for t in r['rules']]
+    lines = [f"{r['model']}: {r['inputs']} inputs, expected {r['utility']} under the true P",
+             f"{'rule':<12}{'true log p':>12}{'exp. util.':>12}{'regret':>10}{'length':>8}{'unfinished':>12}  knobs"]
+    lines += [f"{t['rule']:<12}{f(t.get('true_logprob')):>12}{f(t.get('expected_utility')):>12}{f(t.get('regret')):>10}{f(t['length']):>8}"
+              f"{f(t['unfinished']):>12}  {t['kind']}({_knobs_text(t['knobs'])})" for t in r['rules']]
     return '\n'.join(lines)
 
 def _decode_parser(sub):
+    from mlenb.decoding import RULE_PRESETS, UTILITIES
     p = sub.add_parser('decode', help='compare decoding rules on a known-P model', description='Decode inputs of a model whose distribution is known with several rules; score each output against the truth.')
     p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
-    p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help='comma-separated presets: greedy, beam, mode, sample, nucleus, top_k, typical, min_p, epsilon, temperature, mbr')
+    p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help=f"comma-separated presets: {', '.join(RULE_PRESETS)}")
     p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
-    p.add_argument('--utility', default='chrf', choices=['chrf', 'bleu', 'edit', 'exact'])
+    p.add_argument('--utility', default='chrf', choices=list(UTILITIES))
+    p.add_argument('--max-new-tokens', type=int, default=50, help='most tokens per output, EOS included (default: 50)')
+    k = p.add_argument_group('knobs', "Hugging Face's names; each refines the chosen presets of the kinds it names (default: the preset's)")
+    k.add_argument('--num-beams', type=int, help='beam rules: beams kept')
+    k.add_argument('--num-samples', type=int, help='MBR rules: samples drawn (candidates and pseudo-references)')
+    for name, kind in [('top-p', float), ('top-k', int), ('temperature', float), ('min-p', float), ('typical-p', float), ('epsilon-cutoff', float), ('eta-cutoff', float)]:
+        k.add_argument(f'--{name}', type=kind, help=f'sampling rules: {name.replace("-", "_")}')
+    k.add_argument('--repetition-penalty', type=float, help='greedy, beam and sampling rules: penalty of the tokens read so far')
+    k.add_argument('--no-repeat-ngram-size', type=int, help='greedy, beam and sampling rules: no n-gram of this size twice')
+    k.add_argument('--min-new-tokens', type=int, help='greedy, beam and sampling rules: no EOS before this many tokens')
+    k.add_argument('--bad-words', dest='bad_words_ids', help="greedy, beam and sampling rules: comma-separated words never generated, e.g. 'dog,big dog'")
     p.set_defaults(run=run_decode, memory=_decode_memory, show=_show_decode)
     return p
 

@@ -17,12 +17,14 @@ from .core import resolve_device, make_generator, check_int, check_float, check_
 from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows
 
 # %% auto #0
-__all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES', 'RULE_KINDS', 'RULE_PRESETS', 'Decoded',
-           'temperature_scale', 'top_k_filter', 'top_p_filter', 'typical_filter', 'min_p_filter', 'epsilon_filter',
-           'process_logits', 'next_token_view', 'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_matrix',
-           'tokenize_13a', 'bleu_matrix', 'edit_similarity_matrix', 'exact_match_matrix', 'utility_matrix', 'MBRResult',
-           'mbr_select', 'mbr_decode', 'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity',
-           'decode', 'compare_rules', 'analyze_prompt']
+__all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'HISTORY_PROCESSORS', 'HISTORY_KNOBS', 'SAMPLE_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES',
+           'RULE_KINDS', 'RULE_PRESETS', 'Decoded', 'temperature_scale', 'top_k_filter', 'top_p_filter',
+           'typical_filter', 'min_p_filter', 'epsilon_filter', 'eta_filter', 'repetition_penalty_filter',
+           'no_repeat_ngram_filter', 'bad_words_filter', 'min_new_tokens_filter', 'process_logits', 'next_token_view',
+           'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_matrix', 'tokenize_13a', 'bleu_matrix',
+           'edit_similarity_matrix', 'exact_match_matrix', 'utility_matrix', 'MBRResult', 'mbr_select', 'mbr_decode',
+           'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode',
+           'TruncatedSupportWarning', 'compare_rules', 'analyze_prompt']
 
 # %% ../nbs/05_decoding.ipynb #6
 @dataclass
@@ -145,11 +147,145 @@ def epsilon_filter(
     kth = torch.topk(logits, min(mk, logits.size(-1)))[0][..., -1:]
     return logits.masked_fill(remove & (logits < kth), -math.inf)
 
+# %% ../nbs/05_decoding.ipynb #7d57119d
+def eta_filter(
+    logits:Tensor,             # (..., V)
+    eta_cutoff:float,          # in [0, 1): the cut's scale; 0 keeps all
+    min_tokens_to_keep:int=1,  # never keep fewer
+)->Tensor:
+    "Keep the tokens with probability at least min(eta_cutoff, sqrt(eta_cutoff) * exp(-entropy)); the rest become -inf."
+    eta = check_float('eta_cutoff', eta_cutoff, 0, 1, high_open=True)
+    mk, logits = check_int('min_tokens_to_keep', min_tokens_to_keep, low=1), _as_logits(logits)
+    if eta == 0: return logits
+    ent = torch.distributions.Categorical(logits=logits, validate_args=False).entropy()
+    e = torch.tensor(eta, device=logits.device)                     # float32, as Hugging Face computes the cut, to the last bit
+    cut = torch.minimum(e, torch.sqrt(e) * torch.exp(-ent))[..., None]
+    kth = torch.topk(logits, min(mk, logits.size(-1)))[0][..., -1:]
+    return logits.masked_fill((logits.softmax(-1) < cut) & (logits < kth), -math.inf)
+
+# %% ../nbs/05_decoding.ipynb #3dec9109
+def _as_ids(input_ids, logits:Tensor, name:str='input_ids')->Tensor:
+    "`input_ids` as a long tensor (..., T) on `logits`' device whose leading shape is that of `logits`, with ids in the vocabulary."
+    if isinstance(input_ids, Tensor): ids = input_ids
+    else:
+        try: a = np.asarray(input_ids)
+        except ValueError as e: raise TypeError(f"{name}: expected a tensor or a nested list of integer ids ({e})") from None
+        ids = torch.from_numpy(a.astype(np.int64)) if a.size == 0 or a.dtype.kind in 'iu' else torch.from_numpy(a)
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.is_complex(): raise TypeError(f"{name}: expected integer ids, got dtype {ids.dtype}")
+    if ids.ndim != logits.ndim or ids.shape[:-1] != logits.shape[:-1]:
+        raise ValueError(f"{name}: expected shape {(*logits.shape[:-1], 'T')}, a row of ids per row of logits, got {tuple(ids.shape)}")
+    if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < logits.shape[-1]):
+        raise ValueError(f"{name}: expected ids from 0 to {logits.shape[-1] - 1} (the vocabulary), got {int(ids.min())} to {int(ids.max())}")
+    return ids.to(logits.device, torch.long)
+
+def _seen(ids:Tensor, V:int)->Tensor:
+    "(..., V) mask of the tokens that occur in each row of `ids`."
+    return torch.zeros(*ids.shape[:-1], V, dtype=torch.bool, device=ids.device).scatter_(-1, ids, True)
+
+def repetition_penalty_filter(
+    logits:Tensor,             # (..., V)
+    input_ids,                 # (..., T) the ids read so far
+    repetition_penalty:float,  # > 0; above 1 discourages repeats, 1 changes nothing
+)->Tensor:
+    "Penalise every token of `input_ids`: a positive logit is divided by `repetition_penalty`, a negative one multiplied."
+    pen, logits = check_float('repetition_penalty', repetition_penalty, 0, low_open=True), _as_logits(logits)
+    ids = _as_ids(input_ids, logits)
+    return torch.where(_seen(ids, logits.shape[-1]), torch.where(logits < 0, logits * pen, logits / pen), logits)
+
+# %% ../nbs/05_decoding.ipynb #b64f5027
+def no_repeat_ngram_filter(
+    logits:Tensor,              # (..., V)
+    input_ids,                  # (..., T) the ids read so far
+    no_repeat_ngram_size:int,   # n >= 1: no n-gram occurs twice; 0 allows all
+)->Tensor:
+    "Forbid (-inf) every token that would complete an n-gram that already occurs in `input_ids`."
+    n, logits = check_int('no_repeat_ngram_size', no_repeat_ngram_size, low=0), _as_logits(logits)
+    ids = _as_ids(input_ids, logits)
+    T = ids.shape[-1]
+    if n == 0 or T < n: return logits
+    windows = ids.unfold(-1, n, 1)                                  # (..., T - n + 1, n)
+    match = (windows[..., :-1] == ids[..., None, T - n + 1:]).all(-1)
+    V = logits.shape[-1]
+    ban = torch.zeros(*ids.shape[:-1], V + 1, dtype=torch.bool, device=ids.device)
+    ban.scatter_(-1, torch.where(match, windows[..., -1], V), True)  # windows that do not match go to a spare column
+    return logits.masked_fill(ban[..., :V], -math.inf)
+
+# %% ../nbs/05_decoding.ipynb #a90f3570
+def _check_bad_words(bad_words_ids, V:int)->list[list[int]]:
+    "`bad_words_ids` as a list of non-empty lists of ids in the vocabulary, or a named error."
+    if isinstance(bad_words_ids, (str, bytes)) or not isinstance(bad_words_ids, Sequence) or not bad_words_ids:
+        raise TypeError(f"bad_words_ids={bad_words_ids!r}: expected a non-empty list of token id lists, e.g. [[5], [7, 8]]")
+    out = []
+    for i, w in enumerate(bad_words_ids):
+        if isinstance(w, Tensor): w = w.tolist()
+        if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or not w: raise TypeError(f"bad_words_ids[{i}]={w!r}: expected a non-empty list of token ids")
+        out.append([check_int(f"bad_words_ids[{i}][{j}]", t, 0, V - 1) for j, t in enumerate(w)])
+    return out
+
+def bad_words_filter(
+    logits:Tensor,              # (..., V)
+    input_ids,                  # (..., T) the ids read so far
+    bad_words_ids,              # token id sequences never to generate, e.g. [[5], [7, 8]]
+    eos_token_id:int|None=None, # a bad word that is only this id is dropped (EOS stays allowed)
+)->Tensor:
+    "Forbid (-inf) the last token of every bad word whose other tokens end `input_ids` (a one-token bad word always)."
+    logits = _as_logits(logits)
+    words, ids = _check_bad_words(bad_words_ids, logits.shape[-1]), _as_ids(input_ids, logits)
+    T, ban = ids.shape[-1], torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+    for w in words:
+        if w == [eos_token_id] or len(w) - 1 > T: continue
+        pre = torch.tensor(w[:-1], dtype=torch.long, device=ids.device)
+        ban[..., w[-1]] |= (ids[..., T - len(pre):] == pre).all(-1)
+    return logits.masked_fill(ban, -math.inf)
+
+def min_new_tokens_filter(
+    logits:Tensor,              # (..., V)
+    input_ids,                  # (..., T) the ids read so far
+    min_new_tokens:int,         # EOS forbidden while fewer than this many tokens are generated
+    eos_token_id:int,           # the EOS id
+    prompt_length:int=0,        # ids of `input_ids` before the first generated one (BOS and prompt)
+)->Tensor:
+    "Forbid (-inf) EOS while `input_ids` holds fewer than `min_new_tokens` ids after the first `prompt_length`."
+    m, logits = check_int('min_new_tokens', min_new_tokens, low=0), _as_logits(logits)
+    eos, pl = check_int('eos_token_id', eos_token_id, 0, logits.shape[-1] - 1), check_int('prompt_length', prompt_length, low=0)
+    ids = _as_ids(input_ids, logits)
+    if ids.shape[-1] - pl >= m: return logits
+    return logits.index_fill(-1, torch.tensor([eos], device=logits.device), -math.inf)
+
 # %% ../nbs/05_decoding.ipynb #24
 PROCESSORS = (('temperature', temperature_scale, 1.0), ('top_k', top_k_filter, 0), ('top_p', top_p_filter, 1.0),
-              ('min_p', min_p_filter, 0.0), ('typical_p', typical_filter, 1.0), ('epsilon_cutoff', epsilon_filter, 0.0))
+              ('min_p', min_p_filter, 0.0), ('typical_p', typical_filter, 1.0), ('epsilon_cutoff', epsilon_filter, 0.0),
+              ('eta_cutoff', eta_filter, 0.0))
 SAMPLING_KNOBS = tuple(name for name, _, _ in PROCESSORS)
+HISTORY_PROCESSORS = (('repetition_penalty', repetition_penalty_filter, 1.0), ('no_repeat_ngram_size', no_repeat_ngram_filter, 0),
+                      ('bad_words_ids', bad_words_filter, None), ('min_new_tokens', min_new_tokens_filter, 0))
+HISTORY_KNOBS = tuple(name for name, _, _ in HISTORY_PROCESSORS)
+SAMPLE_KNOBS = HISTORY_KNOBS + SAMPLING_KNOBS + ('min_tokens_to_keep',)   # what `sample` takes
 
+def _is_neutral(v, neutral)->bool:
+    "A knob at its neutral value (compared as `generate` does: the same type and value)."
+    return v is None if neutral is None else type(v) is type(neutral) and v == neutral
+
+def _history_step(name:str, f, v, input_ids, prompt_length:int, eos_token_id):
+    "A history processor as a function of the logits, called with what it reads (the one place these names are compared)."
+    if input_ids is None: raise ValueError(f"input_ids: {name}={v!r} reads the ids read so far; pass them, (..., T)")
+    if name == 'bad_words_ids': return lambda x: f(x, input_ids, v, eos_token_id)
+    if name == 'min_new_tokens':
+        if eos_token_id is None: raise ValueError(f"eos_token_id: min_new_tokens={v!r} forbids EOS, so it needs the EOS id")
+        return lambda x: f(x, input_ids, v, eos_token_id, prompt_length)
+    return lambda x: f(x, input_ids, v)
+
+def _processor_steps(knobs:dict, min_tokens_to_keep:int=1, input_ids=None, prompt_length:int=0, eos_token_id=None):
+    "(knob, function of the logits) for every knob away from its neutral value, in `generate`'s order."
+    for name, f, neutral in HISTORY_PROCESSORS:
+        v = knobs.get(name, neutral)
+        if not _is_neutral(v, neutral): yield name, _history_step(name, f, v, input_ids, prompt_length, eos_token_id)
+    for name, f, neutral in PROCESSORS:
+        v = knobs.get(name, neutral)
+        if _is_neutral(v, neutral): continue
+        yield name, (lambda x, f=f, v=v: f(x, v)) if name == 'temperature' else (lambda x, f=f, v=v: f(x, v, min_tokens_to_keep))
+
+# %% ../nbs/05_decoding.ipynb #e5d90d9d
 def process_logits(
     logits:Tensor,             # (..., V)
     temperature:float=1.0,     # Hugging Face's knobs, each neutral by default
@@ -158,15 +294,22 @@ def process_logits(
     min_p:float=0.0,
     typical_p:float=1.0,
     epsilon_cutoff:float=0.0,
-    min_tokens_to_keep:int=1,  # passed to every filter
+    eta_cutoff:float=0.0,
+    repetition_penalty:float=1.0, # the knobs that read `input_ids`
+    no_repeat_ngram_size:int=0,
+    bad_words_ids=None,
+    min_new_tokens:int=0,
+    min_tokens_to_keep:int=1,  # passed to every filter that cuts by probability
+    input_ids=None,            # (..., T) the ids read so far (BOS, prompt, output); needed by the history knobs
+    prompt_length:int=0,       # min_new_tokens: ids of `input_ids` that were not generated
+    eos_token_id:int|None=None, # min_new_tokens and bad_words_ids: the EOS id
 )->Tensor:
-    "Apply temperature, top-k, top-p, min-p, typical and epsilon in Hugging Face's order; a knob at its neutral value is skipped, as in `generate`."
-    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p, epsilon_cutoff=epsilon_cutoff)
+    "Apply Hugging Face's logits processors in `generate`'s order; a knob at its neutral value is skipped, as in `generate`."
+    knobs = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p, epsilon_cutoff=epsilon_cutoff,
+                 eta_cutoff=eta_cutoff, repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+                 bad_words_ids=bad_words_ids, min_new_tokens=min_new_tokens)
     logits, mk = _as_logits(logits), check_int('min_tokens_to_keep', min_tokens_to_keep, low=1)
-    for name, f, neutral in PROCESSORS:
-        v = knobs[name]
-        if type(v) is type(neutral) and v == neutral: continue
-        logits = f(logits, v) if name == 'temperature' else f(logits, v, mk)
+    for _, f in _processor_steps(knobs, mk, input_ids, prompt_length, eos_token_id): logits = f(logits)
     return logits
 
 # %% ../nbs/05_decoding.ipynb #27
@@ -176,20 +319,22 @@ def next_token_view(
     prompt=None,        # the prompt (after BOS)
     prefix=(),          # tokens generated so far
     top:int|None=20,    # most tokens listed (most probable first; None: all)
-    **knobs,            # temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, min_tokens_to_keep
-)->dict:                # tokens, ids, probs, processed_probs, removed_by (filter name or None), kept
+    **knobs,            # any of SAMPLE_KNOBS (the history knobs read the prompt and `prefix`)
+)->dict:                # tokens, ids, probs, processed_probs, removed_by (the knob that cut it, or None), kept
     "The next-token distribution after `prefix` and what each logits processor removed."
-    bad = set(knobs) - set(SAMPLING_KNOBS) - {'min_tokens_to_keep'}
-    if bad: raise TypeError(f"next_token_view: unknown knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(SAMPLING_KNOBS)}")
+    bad = set(knobs) - set(SAMPLE_KNOBS)
+    if bad: raise TypeError(f"next_token_view: unknown knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(SAMPLE_KNOBS)}")
     top, ids = None if top is None else check_int('top', top, low=1), lm.vocab.encode(prefix, 'prefix')
     lp = _check_next_logprobs(lm, lm.next_logprobs([ids], prompt), lambda i: ids, prompt)[0].double()
-    mk = knobs.get('min_tokens_to_keep', 1)
-    cur, removed_by = lp.clone(), [None] * lp.numel()
-    for name, f, neutral in PROCESSORS:
-        v = knobs.get(name, neutral)
-        new = f(cur, v) if name == 'temperature' else f(cur, v, mk)
-        for i in torch.nonzero(cur.isfinite() & ~new.isfinite())[:, 0].tolist(): removed_by[i] = name
+    ctx, rest = lm.context_ids(prompt), {k: v for k, v in knobs.items() if k != 'min_tokens_to_keep'}
+    steps = _processor_steps(rest, check_int('min_tokens_to_keep', knobs.get('min_tokens_to_keep', 1), low=1),
+                             torch.tensor([ctx + ids], dtype=torch.long), len(ctx), lm.vocab.eos_id)
+    cur, removed_by = lp[None], [None] * lp.numel()
+    for name, f in steps:
+        new = f(cur)
+        for i in torch.nonzero((cur.isfinite() & ~new.isfinite())[0])[:, 0].tolist(): removed_by[i] = name
         cur = new
+    cur = cur[0]
     order = lp.argsort(descending=True, stable=True)[:top].tolist()
     pp = cur.softmax(-1)
     return dict(tokens=[lm.vocab.itos[i] for i in order], ids=order, probs=[lp[i].exp().item() for i in order],
@@ -200,25 +345,49 @@ def next_token_view(
 def _check_decode_args(max_new_tokens):
     return check_int('max_new_tokens', max_new_tokens, low=1)
 
+def _rule_processors(
+    lm:LanguageModel,   # the model decoded
+    prompt,             # its prompt
+    knobs:dict,         # the rule's processor knobs
+    allowed:tuple,      # the knobs this rule takes
+    who:str,            # for the message: 'sampling', 'greedy', 'beam_search'
+):                      # None, or a function (log-probs (B, V), tokens so far (B, t)) -> processed logits
+    "The knobs checked up front, names and values, and the function that applies them given what each row has read."
+    bad = set(knobs) - set(allowed)
+    if bad: raise TypeError(f"unknown {who} knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(allowed)}")
+    if not knobs: return None
+    ctx, eos, V = lm.context_ids(prompt), lm.vocab.eos_id, len(lm.vocab)
+    probe = torch.full((1, V), -30.); probe[0, 0] = 0.              # every value up front; -30: the top token of any vocabulary under 10**13
+    process_logits(probe, **knobs, input_ids=torch.zeros(1, 0, dtype=torch.long), eos_token_id=eos)
+    def apply(lp:Tensor, so_far:Tensor)->Tensor:
+        ids = torch.cat([torch.tensor([ctx], dtype=torch.long, device=so_far.device).expand(len(so_far), -1), so_far], 1)
+        return process_logits(lp, **knobs, input_ids=ids, prompt_length=len(ctx), eos_token_id=eos)
+    return apply
+
+# %% ../nbs/05_decoding.ipynb #ea2b3cc9
 @torch.no_grad()
 def greedy(
     lm:LanguageModel,          # any model
     prompt=None,               # tokens after BOS to continue
     max_new_tokens:int=100,    # most tokens generated, EOS included
+    **knobs,                   # repetition_penalty, no_repeat_ngram_size, bad_words_ids, min_new_tokens
 )->Decoded:
-    "The output made of the most likely next token at every step."
+    "The output made of the most likely next token at every step (after the history knobs, if any)."
     lm, max_new_tokens, t0 = _check_lm(lm), _check_decode_args(max_new_tokens), time.perf_counter()
+    proc = _rule_processors(lm, prompt, knobs, HISTORY_KNOBS, 'greedy')
     state, lp = lm.start(prompt, 1)
     eos, seq, total = lm.vocab.eos_id, [], 0.
     for t in range(max_new_tokens):
-        tok = int(lp[0].argmax())                                  # NaN and +inf are the max: a bad row shows in its value
+        x = lp if proc is None else proc(lp, torch.tensor([seq], dtype=torch.long, device=lp.device).view(1, -1))
+        tok = int(x[0].argmax())                                   # NaN and +inf are the max: a bad row shows in its value
         v = lp[0, tok].item()
         if not -math.inf < v < math.inf: _check_next_logprobs(lm, lp, lambda i: seq, prompt)   # raises, naming the step
+        if not -math.inf < x[0, tok].item() < math.inf: _check_next_logprobs(lm, x, lambda i: seq, prompt, None, 'the logits processors', 'logits')
         total += v
         if tok == eos: break
         seq.append(tok)
         if t < max_new_tokens - 1: state, lp = lm.step(state, torch.tensor([tok], device=lp.device))
-    return _decoded(lm, [seq], [total], [tok == eos], seconds=time.perf_counter() - t0)
+    return _decoded(lm, [seq], [total], [tok == eos], seconds=time.perf_counter() - t0, **({'knobs': dict(knobs)} if knobs else {}))
 
 # %% ../nbs/05_decoding.ipynb #33
 @torch.no_grad()
@@ -231,6 +400,7 @@ def beam_search(
     early_stopping:bool|str=False, # True, False or 'never' (Hugging Face's semantics)
     num_return_sequences:int=1,    # finished hypotheses returned, best first (at most num_beams)
     record_tree:bool=True,         # keep the search tree in info['tree']
+    **knobs,                       # repetition_penalty, no_repeat_ngram_size, bad_words_ids, min_new_tokens
 )->Decoded:
     "Beam search with Hugging Face's semantics: n-best finished hypotheses, length-penalised scores, the search tree."
     B, max_new_tokens = _check_rows(_check_lm(lm), 'num_beams', num_beams), _check_decode_args(max_new_tokens)
@@ -241,18 +411,21 @@ def beam_search(
     nret = check_int('num_return_sequences', num_return_sequences, 1, B)
     if not isinstance(record_tree, bool): raise TypeError(f"record_tree={record_tree!r}: expected True or False")
     if not (isinstance(early_stopping, bool) or (isinstance(early_stopping, str) and early_stopping == 'never')): raise ValueError(f"early_stopping={early_stopping!r}: expected True, False or 'never'")
-    t0 = time.perf_counter()
+    proc, t0 = _rule_processors(lm, prompt, knobs, HISTORY_KNOBS, 'beam_search'), time.perf_counter()
     state, lp = lm.start(prompt, B)
     V, eos, dev = lp.shape[-1], lm.vocab.eos_id, lp.device
     K = min(2 * B, B * V)
     run_scores = torch.full((B,), -1e9, dtype=lp.dtype, device=dev); run_scores[0] = 0.
+    run_model = torch.zeros(B, dtype=torch.float64, device=dev)   # the model's own log-probability of each beam
     run_seqs, run_nodes = [[] for _ in range(B)], [0] * B
     finished, tree = [], [dict(id=0, parent=None, token=None, text='', step=0, logprob=0., status='running')]
     improvable, n_nodes = True, 1
     real = [True] + [False] * (B - 1)                              # beams that are real prefixes: not the start's copies, not past EOS
     for cur in range(max_new_tokens):
         _check_next_logprobs(lm, lp, lambda i: run_seqs[i], prompt, real)
-        top_scores, top_idx = torch.topk((lp + run_scores[:, None]).flatten(), K)
+        x = lp if proc is None else proc(lp, torch.tensor(run_seqs, dtype=torch.long, device=dev).view(B, -1))   # as in generate: processed log-probs are summed
+        top_scores, top_idx = torch.topk((x + run_scores[:, None]).flatten(), K)
+        model = lp.flatten()[top_idx].double() + run_model[top_idx // V]
         beam, tok, ts = (top_idx // V).tolist(), (top_idx % V).tolist(), top_scores.tolist()
         hits = [t == eos or cur + 1 == max_new_tokens for t in tok]
         masked = top_scores - 1e9 * torch.tensor(hits, dtype=lp.dtype, device=dev)
@@ -261,7 +434,7 @@ def beam_search(
         for j in range(B):                                         # only the first num_beams may finish
             if hits[j] and not full:
                 seq = run_seqs[beam[j]] + ([] if tok[j] == eos else [tok[j]])
-                finished.append((top_scores[j].item() / (cur + 1) ** lpen, top_scores[j].item(), seq, tok[j] == eos, base + j))
+                finished.append((top_scores[j].item() / (cur + 1) ** lpen, model[j].item(), seq, tok[j] == eos, base + j))
         finished.sort(key=lambda f: -f[0])
         finished, removed = finished[:B], finished[B:]
         kept = {f[4] for f in finished}
@@ -277,7 +450,7 @@ def beam_search(
         real = [real[beam[j]] and not hits[j] and ts[j] > -math.inf for j in nxt]
         run_seqs = [run_seqs[beam[j]] + [tok[j]] for j in nxt]
         run_nodes = [base + j for j in nxt]
-        run_scores = masked[nxt]
+        run_scores, run_model = masked[nxt], model[nxt]
         best_len = max_new_tokens if (early_stopping == 'never' and lpen > 0) else cur + 1
         worst = min(f[0] for f in finished) if len(finished) == B else -1e9
         improvable = improvable and (run_scores[0].item() / best_len ** lpen > worst)
@@ -286,7 +459,7 @@ def beam_search(
         state, lp = lm.step(state, torch.tensor([tok[j] for j in nxt], device=dev))
     out = finished[:nret]
     return _decoded(lm, [f[2] for f in out], [f[1] for f in out], [f[3] for f in out], [f[0] for f in out],
-                    tree=tree if record_tree else None, steps=cur + 1, seconds=time.perf_counter() - t0)
+                    tree=tree if record_tree else None, steps=cur + 1, seconds=time.perf_counter() - t0, **({'knobs': dict(knobs)} if knobs else {}))
 
 # %% ../nbs/05_decoding.ipynb #39
 @torch.no_grad()
@@ -345,12 +518,6 @@ def exact_mode_search(
     raise ValueError("exact_mode_search: no complete sequence has positive probability within max_new_tokens")
 
 # %% ../nbs/05_decoding.ipynb #42
-def _knobs(knobs:dict)->dict:
-    bad = set(knobs) - set(SAMPLING_KNOBS) - {'min_tokens_to_keep'}
-    if bad: raise TypeError(f"unknown sampling knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(SAMPLING_KNOBS)}")
-    process_logits(torch.tensor([[0., -30.]]), **knobs)             # every value up front; -30: the top token of any vocabulary under 10**13
-    return knobs
-
 def _check_seed(seed, name:str='seed'):
     "`seed` checked up front by core's `check_seed`; None and generators pass (a generator's device is checked where it draws)."
     return seed if seed is None or isinstance(seed, torch.Generator) else check_seed(name, seed)
@@ -362,13 +529,13 @@ def sample(
     num_samples:int=1,          # how many outputs
     max_new_tokens:int=100,     # most tokens generated, EOS included
     seed:int|torch.Generator|None=None, # for reproducible draws
-    **knobs,                    # temperature, top_k, top_p, min_p, typical_p, epsilon_cutoff, min_tokens_to_keep
+    **knobs,                    # any of SAMPLE_KNOBS: the history knobs, the filters, min_tokens_to_keep
 )->Decoded:
     "`num_samples` outputs drawn from the model, optionally through logits processors."
-    n, max_new_tokens, knobs = _check_rows(_check_lm(lm), 'num_samples', num_samples), _check_decode_args(max_new_tokens), _knobs(knobs)
+    n, max_new_tokens = _check_rows(_check_lm(lm), 'num_samples', num_samples), _check_decode_args(max_new_tokens)
+    transform = _rule_processors(lm, prompt, knobs, SAMPLE_KNOBS, 'sampling')
     seed = _check_seed(seed)
     t0 = time.perf_counter()
-    transform = (lambda lp: process_logits(lp, **knobs)) if knobs else None
     seqs, fin, lps = generate(lm, n, prompt, max_new_tokens, seed, transform)
     return _decoded(lm, seqs, lps, fin, knobs=dict(knobs), seconds=time.perf_counter() - t0)
 
@@ -927,6 +1094,9 @@ def decode(
     return d
 
 # %% ../nbs/05_decoding.ipynb #90
+class TruncatedSupportWarning(UserWarning):
+    "The truth's support covers less of P than asked: expected utilities and regrets are renormalised over what it covers."
+
 class _Truth:
     "What the true P says about one prompt: support, probabilities, expected utilities, the optimum."
     def __init__(self, true_lm, prompt, utility, device, mass:float, max_support:int):
@@ -934,6 +1104,10 @@ class _Truth:
         seqs, lps, self.exact = true_lm.support(prompt, **kw)
         self.seqs, self.lps, self.lm, self.prompt = seqs, lps, true_lm, prompt
         self.covered = lps.exp().sum().item()
+        if not self.exact and self.covered < mass:
+            warnings.warn(f"the true P's {len(seqs)} most probable outputs (max_support={max_support}) cover {self.covered:.1%} of it, "
+                          f"less than support_mass={mass:g}: expected utility and regret are renormalised over them; "
+                          f"raise max_support for numbers closer to P's", TruncatedSupportWarning, stacklevel=3)
         self.p = lps.exp() / self.covered
         self.texts = [true_lm.text(s) for s in seqs]
         self.index = {t: i for i, t in enumerate(self.texts)}
@@ -949,16 +1123,16 @@ class _Truth:
 
 # %% ../nbs/05_decoding.ipynb #91
 def _prompt_text(lm, prompt)->str:
-    return '' if prompt is None else lm.vocab.text(lm.prompt_ids(prompt))
+    return '' if prompt is None else lm.text(lm.prompt_ids(prompt))
 
 def _row(name, i, lm, prompt, d:Decoded, truth:_Truth|None, true_lm)->dict:
     row = dict(rule=name, input=i, prompt=_prompt_text(lm, prompt), output=d.text, length=len(d.best), empty=len(d.best) == 0,
                finished=bool(d.finished[0]), model_logprob=d.logprobs[0].item(), seconds=d.info.get('seconds', math.nan),
                utility_calls=d.info.get('utility_calls', 0))
     if truth is not None:
-        tl = true_lm.logprob(d.best, prompt).item() if d.finished[0] else -math.inf
+        tl = true_lm.logprob(d.best, prompt).item() if d.finished[0] else math.nan   # an unfinished output is no sequence of P's
         eu = truth.expected_utility(d.text)
-        row.update(true_logprob=tl, expected_utility=eu, regret=truth.eu[truth.opt].item() - eu, is_mode=d.best == truth.seqs[0],
+        row.update(true_logprob=tl, impossible=tl == -math.inf, expected_utility=eu, regret=truth.eu[truth.opt].item() - eu, is_mode=d.best == truth.seqs[0],
                    mode_mass=truth.lps[0].exp().item(), optimum=truth.texts[truth.opt], true_mean_length=truth.mean_len,
                    support_size=len(truth.seqs), support_mass=truth.covered, support_exact=truth.exact)
     return row
@@ -971,8 +1145,8 @@ def _summary(name:str, rows:list[dict], outputs:list[str])->dict:
                unfinished=1 - mean('finished'), seconds=float(np.sum([r['seconds'] for r in rows])),
                utility_calls=int(np.sum([r['utility_calls'] for r in rows])))
     if 'true_logprob' in rows[0]:
-        tl = [r['true_logprob'] for r in rows]
-        out.update(true_logprob=float(np.mean(tl)), zero_prob=float(np.mean([t == -math.inf for t in tl])),
+        tl = [r['true_logprob'] for r in rows if r['finished']]
+        out.update(true_logprob=float(np.mean(tl)) if tl else math.nan, impossible=mean('impossible'), support_mass=mean('support_mass'),
                    expected_utility=mean('expected_utility'), regret=mean('regret'), is_mode=mean('is_mode'), mode_mass=mean('mode_mass'),
                    length_ratio=sum(r['length'] for r in rows) / max(sum(r['true_mean_length'] for r in rows), 1e-12))
     out.update(diversity(outputs) if len(outputs) > 1 else {})
@@ -1010,7 +1184,7 @@ def compare_rules(
     table = [_summary(name, rows[name], [r['output'] for r in rows[name]]) for name, _, _ in specs]
     return (table, [r for name, _, _ in specs for r in rows[name]]) if per_input else table
 
-# %% ../nbs/05_decoding.ipynb #97
+# %% ../nbs/05_decoding.ipynb #ff9152fd
 def analyze_prompt(
     lm:LanguageModel,              # the model
     prompt=None,                   # the input

@@ -17,8 +17,8 @@ from .core import (_first_bad, resolve_device, make_generator, check_int, check_
                         as_tensor, memory_bytes, check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
-__all__ = ['TOY_LEXICON', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM', 'ToyTranslation',
-           'TransformerLM', 'GRULM', 'kl_divergence', 'HFCausalLM']
+__all__ = ['TOY_LEXICON', 'DECODING_MODELS', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM',
+           'ToyTranslation', 'decoding_model', 'TransformerLM', 'GRULM', 'kl_divergence', 'HFCausalLM']
 
 # %% ../nbs/04_lm.ipynb #6
 class Vocab:
@@ -111,6 +111,9 @@ class LanguageModel:
     def prompt_ids(self, prompt=None)->list[int]:
         "The prompt as ids (empty for None)."
         return [] if prompt is None else self.vocab.encode(prompt, 'prompt')
+    def context_ids(self, prompt=None)->list[int]:
+        "The ids the model reads before the first new token: BOS, then the prompt (what Hugging Face's `input_ids` hold)."
+        return [self.vocab.bos_id] + self.prompt_ids(prompt)
     def text(self, ids)->str:
         "Readable text of `ids`."
         return self.vocab.text(ids)
@@ -197,7 +200,7 @@ def _check_next_logprobs(
     kind = 'NaN' if row.isnan().any() else '+inf' if (row == math.inf).any() else 'no finite'
     why = ("every token, EOS included, has probability 0, so the sequence can neither go on nor end" if kind == 'no finite'
            else f"expected finite {what}, or -inf for impossible tokens")
-    pr = '' if prompt is None else f" (prompt {lm.vocab.text(lm.prompt_ids(prompt))!r})"
+    pr = '' if prompt is None else f" (prompt {lm.text(lm.prompt_ids(prompt))!r})"
     raise ValueError(f"{who} gave {kind} next-token {what} at step {len(prefix) + 1} after prefix {lm.text(prefix)!r}{pr}: {why}")
 
 # %% ../nbs/04_lm.ipynb #16
@@ -208,11 +211,17 @@ def generate(
     prompt=None,                      # tokens every row starts from (after BOS)
     max_new_tokens:int=100,           # most tokens generated per row, EOS included
     seed:int|torch.Generator|None=None, # seed or generator for reproducible draws
-    transform=None,                   # optional function (log-probs (n, V)) -> logits to sample from
+    transform=None,                   # optional function (log-probs (n, V), tokens so far (n, t)) -> logits to sample from
+    prompts=None,                     # several prompts in one call, n rows each, prompt by prompt (a model with `start_many`)
 )->tuple[list[list[int]], list[bool], Tensor]: # outputs, whether each ended with EOS, model log-probabilities
-    "Draw `n` sequences by ancestral sampling, optionally from transformed log-probabilities."
+    "Draw `n` sequences by ancestral sampling (for `prompt`, or for each of `prompts`), optionally from transformed log-probabilities."
     n, max_new_tokens = _check_rows(_check_lm(lm), 'n', n), check_int('max_new_tokens', max_new_tokens, low=1)
-    state, lp = lm.start(prompt, n)
+    if prompts is None: state, lp = lm.start(prompt, n)
+    else:
+        prompts = _check_prompts(lm, prompt, prompts)
+        _check_rows(lm, f'n={n} with {len(prompts)} prompts: rows', n * len(prompts))
+        state, lp = lm.start_many([p for p in prompts for _ in range(n)])
+        n = n * len(prompts)
     gen = make_generator(seed, lp.device)
     eos = lm.vocab.eos_id
     out, done = [], torch.zeros(n, dtype=torch.bool, device=lp.device)
@@ -221,7 +230,7 @@ def generate(
         prefix_of = lambda i: [int(o[i]) for o in out]
         if _bad_rows(lp).any():                                     # fine only in finished rows, which then get EOS again
             lp = torch.where(done[:, None], _eos_row(lp, eos), _check_next_logprobs(lm, lp, prefix_of, prompt, ~done))
-        logits = lp if transform is None else _check_next_logprobs(lm, transform(lp), prefix_of, prompt, ~done, 'transform', 'logits')
+        logits = lp if transform is None else _check_next_logprobs(lm, transform(lp, _so_far(out, n, lp.device)), prefix_of, prompt, ~done, 'transform', 'logits')
         logits = torch.where(done[:, None], _eos_row(logits, eos), logits)
         tok = torch.multinomial(logits.float().softmax(-1), 1, generator=gen)[:, 0]
         total += torch.where(done, 0., lp.gather(1, tok[:, None])[:, 0].double())
@@ -231,6 +240,19 @@ def generate(
     toks = torch.stack(out, 1).tolist()
     seqs = [row[:row.index(eos)] if eos in row else row for row in toks]
     return seqs, [eos in row for row in toks], total.cpu()
+
+def _check_prompts(lm:LanguageModel, prompt, prompts)->list:
+    "`prompts` as a non-empty list for a model that reads several at once, or a named error."
+    if prompt is not None: raise ValueError("prompt, prompts: pass one prompt or a list of prompts, not both")
+    if isinstance(prompts, str): raise TypeError("prompts: expected a list of prompts, got one string")
+    if not hasattr(lm, 'start_many'): raise TypeError(f"prompts: {type(lm).__name__} reads one prompt at a time (it has no start_many); loop over the prompts")
+    prompts = list(prompts)
+    if not prompts: raise ValueError("prompts: expected at least one prompt")
+    return prompts
+
+def _so_far(out:list[Tensor], n:int, device)->Tensor:
+    "The tokens generated so far, (n, t) long."
+    return torch.stack(out, 1) if out else torch.zeros(n, 0, dtype=torch.long, device=device)
 
 def _check_lm(lm, name:str='lm')->LanguageModel:
     "`lm` if it is a `LanguageModel`, else a TypeError naming `name`."
@@ -727,6 +749,20 @@ def _tt_sample_pairs(self:ToyTranslation, n:int, seed=None)->list[tuple[list[int
     return out
 ToyTranslation.sample_pairs = _tt_sample_pairs
 
+# %% ../nbs/04_lm.ipynb #41f5b23b
+DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram')
+
+def decoding_model(
+    name:str,                      # one of `DECODING_MODELS`
+    seed:int=0,                    # seed of its random parameters
+    device:str|torch.device='cpu', # where its tables live
+):
+    "A known-P model for the decoding panel and `mlenb decode`, and a few inputs for it: `(lm, {label: prompt})`."
+    check_choice('model', name, DECODING_MODELS)
+    if name == 'random bigram': return MarkovLM.random(12, seed=seed, device=device), {'(unconditional)': None}
+    lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12, device=device)
+    return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
+
 # %% ../nbs/04_lm.ipynb #61
 class _NeuralLM(nn.Module, LanguageModel):
     "What the neural models share: training by likelihood, whole-sequence scoring, device handling."
@@ -953,6 +989,10 @@ class HFCausalLM(LanguageModel):
         if isinstance(eos, (list, tuple)): eos = eos[0]
         if bos is None: bos = eos
         if bos is None or eos is None: raise ValueError("bos_id, eos_id: the model's config has none; pass them")
+        self.adds_bos = tokenizer is None or _adds_bos(tokenizer)   # without a tokenizer, ids only: BOS first, as mlenb's own models
+        pad = getattr(tokenizer, 'pad_token_id', None)
+        self.pad_id = pad if pad is not None else eos                  # left padding; masked out, so any id does
+        self._position_ids = 'position_ids' in inspect.signature(model.forward).parameters
         itos = tokenizer.convert_ids_to_tokens(list(range(V))) if tokenizer is not None else [str(i) for i in range(V)]
         self.vocab = Vocab([t if t is not None else f'<{i}>' for i, t in enumerate(itos)], bos, eos)
         # transformers 5 renamed the cache argument `past_key_values` to `cache`
@@ -965,23 +1005,51 @@ class HFCausalLM(LanguageModel):
         "Text of `ids`: the tokenizer's decoding when there is one."
         ids = self.vocab.strip(ids)
         return self.tokenizer.decode(ids) if self.tokenizer is not None else self.vocab.text(ids)
+    def prompt_ids(self, prompt=None)->list[int]:
+        "The prompt as ids: a string through the tokenizer (no special tokens), else token strings or ids."
+        if isinstance(prompt, str) and self.tokenizer is not None: return list(self.tokenizer(prompt, add_special_tokens=False)['input_ids'])
+        return LanguageModel.prompt_ids(self, prompt)
+    def context_ids(self, prompt=None)->list[int]:
+        "What the model reads before the first new token: BOS where the tokenizer adds it (or for an empty prompt), then the prompt; BOS never twice."
+        ids, bos = self.prompt_ids(prompt), self.vocab.bos_id
+        return [bos] + ids if (self.adds_bos and ids[:1] != [bos]) or not ids else ids
+
+def _adds_bos(tokenizer)->bool:
+    "Whether `tokenizer` starts an encoding with its BOS token (Llama's do, GPT-2's do not)."
+    bos = getattr(tokenizer, 'bos_token_id', None)
+    return bos is not None and tokenizer('a')['input_ids'][:1] == [bos] != tokenizer('a', add_special_tokens=False)['input_ids'][:1]
 
 # %% ../nbs/04_lm.ipynb #80
 @torch.no_grad()
+def _hf_start_many(self:HFCausalLM, prompts:Sequence)->tuple[Any, Tensor]:
+    "Read several prompts in one call, one row each, left-padded: (state, next-token log-probabilities (len(prompts), V))."
+    ctxs = [self.context_ids(p) for p in prompts]
+    if not ctxs: raise ValueError("prompts: expected at least one prompt")
+    T = max(map(len, ctxs))
+    ids = torch.tensor([[self.pad_id] * (T - len(c)) + c for c in ctxs], device=self.device)
+    mask = torch.tensor([[0] * (T - len(c)) + [1] * len(c) for c in ctxs], device=self.device)
+    out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **self._positions(mask, T))
+    return (_out_cache(out), mask), out.logits[:, -1].float().log_softmax(-1)
+@torch.no_grad()
 def _hf_start(self:HFCausalLM, prompt=None, batch_size:int=1):
     batch_size = check_int('batch_size', batch_size, low=1)
-    ids = torch.tensor([[self.vocab.bos_id] + self.prompt_ids(prompt)], device=self.device)
-    out = self.model(input_ids=ids, use_cache=True)
-    cache = _out_cache(out)
-    if batch_size > 1: cache = _hf_select(self, cache, torch.zeros(batch_size, dtype=torch.long))
-    return cache, out.logits[:, -1].float().log_softmax(-1).expand(batch_size, -1)
+    state, lp = self.start_many([prompt])
+    if batch_size > 1: state = _hf_select(self, state, torch.zeros(batch_size, dtype=torch.long))
+    return state, lp.expand(batch_size, -1)
 @torch.no_grad()
 def _hf_step(self:HFCausalLM, state, tokens):
-    out = self.model(input_ids=tokens.to(self.device)[:, None], use_cache=True, **{self._cache_kw: state})
-    return _out_cache(out), out.logits[:, -1].float().log_softmax(-1)
+    cache, mask = state
+    mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+    out = self.model(input_ids=tokens.to(self.device)[:, None], attention_mask=mask, use_cache=True, **{self._cache_kw: cache}, **self._positions(mask, 1))
+    return (_out_cache(out), mask), out.logits[:, -1].float().log_softmax(-1)
+def _hf_positions(self:HFCausalLM, mask:Tensor, last:int)->dict:
+    "Position ids of the last `last` columns, counting only the unpadded ones (as `generate` does); none if the model takes none."
+    return dict(position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, -last:]) if self._position_ids else {}
 def _out_cache(out): return out['cache'] if 'cache' in out else out['past_key_values']
 def _hf_select(self:HFCausalLM, state, index):
-    index = index.to(self.device)
-    if hasattr(state, 'reorder_cache'): state.reorder_cache(index); return state
-    return tuple(tuple(t.index_select(0, index) for t in layer) for layer in state)   # older transformers: tuples of tensors
+    (cache, mask), index = state, index.to(self.device)
+    if hasattr(cache, 'reorder_cache'): cache.reorder_cache(index)
+    else: cache = tuple(tuple(t.index_select(0, index) for t in layer) for layer in cache)   # older transformers: tuples of tensors
+    return cache, mask.index_select(0, index)
 HFCausalLM.start, HFCausalLM.step, HFCausalLM.select = _hf_start, _hf_step, _hf_select
+HFCausalLM.start_many, HFCausalLM._positions = _hf_start_many, _hf_positions

@@ -14,9 +14,8 @@ from .core import Snapshot, as_tensor, check_choice, resolve_device
 from . import viz
 
 # %% auto #0
-__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DECODING_MODELS', 'FigureView',
-           'em_dataset', 'broad_start', 'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines', 'decoding_model',
-           'DecodingPanel']
+__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'FigureView', 'em_dataset', 'broad_start',
+           'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines', 'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -452,21 +451,8 @@ FlowPanel._on_train, FlowPanel._train_in_chunks = _flow_on_train, _flow_train_in
 FlowPanel.training = property(lambda self: self._task is not None and not self._task.done(), doc="Whether a Train click is still running.")
 
 # %% ../nbs/07_widgets.ipynb #28
-from .lm import MarkovLM, ToyTranslation
+from .lm import MarkovLM, ToyTranslation, DECODING_MODELS, decoding_model   # the models live with the engines: `mlenb decode` needs no widgets
 from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES
-
-DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram')
-
-def decoding_model(
-    name:str,                      # one of `DECODING_MODELS`
-    seed:int=0,                    # seed of its random parameters
-    device:str|torch.device='cpu', # where its tables live
-):
-    "A known-P model for the decoding panel, and a few inputs for it: `(lm, {label: prompt})`."
-    check_choice('model', name, DECODING_MODELS)
-    if name == 'random bigram': return MarkovLM.random(12, seed=seed, device=device), {'(unconditional)': None}
-    lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12, device=device)
-    return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
 
 # %% ../nbs/07_widgets.ipynb #29
 class DecodingPanel(_Guarded):

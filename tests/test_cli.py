@@ -208,3 +208,48 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback():
         status = p.wait(300)
     assert status == 130 and 'Traceback' not in err.decode(), err.decode()
     assert strict(out.decode()) == {'error': 'interrupted', 'interrupted': True}
+
+
+# --- decode: the knobs, what each rule meant, and no widgets imported
+
+def test_decode_takes_the_knobs_and_records_what_each_rule_meant():
+    r = run('decode', '--inputs', '3', '--rules', 'greedy,beam,nucleus,mbr,mode', '--num-beams', '3', '--top-p', '0.8', '--eta-cutoff', '0.01',
+            '--num-samples', '8', '--no-repeat-ngram-size', '1', '--bad-words', 'dog,big', '--max-new-tokens', '20', '--json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    out = strict(r.stdout)
+    meant = {t['rule']: (t['kind'], t['knobs']) for t in out['rules']}
+    from mlenb.lm import decoding_model
+    lm, _ = decoding_model('toy translation')
+    bad = [lm.vocab.encode('dog'), lm.vocab.encode('big')]
+    history = dict(no_repeat_ngram_size=1, bad_words_ids=bad)
+    assert meant == {'greedy': ('greedy', history), 'beam': ('beam', dict(num_beams=3, **history)),
+                     'nucleus': ('sample', dict(top_p=0.8, eta_cutoff=0.01, **history)), 'mbr': ('mbr', dict(num_samples=8, utility='chrf')),
+                     'mode': ('mode', {})}
+    assert out['max_new_tokens'] == 20 and out['inputs'] == 3
+    for o in out['outputs']:
+        if o['rule'] in ('greedy', 'beam', 'nucleus'):
+            words = o['output'].split()
+            assert 'dog' not in words and 'big' not in words and len(set(words)) == len(words), o
+
+
+@pytest.mark.parametrize('args,msg', [
+    (('--rules', 'greedy,mbr', '--num-beams', '3'), '--num-beams: refines beam rules, and --rules greedy,mbr has none'),
+    (('--rules', 'beam', '--top-p', '0.5'), '--top-p: refines sample rules'),
+    (('--rules', 'mode', '--min-new-tokens', '2'), '--min-new-tokens: refines greedy, beam and sample rules'),
+    (('--rules', 'nucleus', '--top-p', '2'), 'top_p=2.0'),
+    (('--rules', 'greedy', '--bad-words', 'zebra'), "--bad-words: unknown token 'zebra'"),
+    (('--rules', 'greedy', '--max-new-tokens', '0'), '--max-new-tokens 0: expected an integer >= 1'),
+    (('--rules', 'greedy', '--repetition-penalty', 'x'), "argument --repetition-penalty: invalid float value: 'x'"),
+])
+def test_decode_bad_knobs_are_one_line(args, msg):
+    assert msg in one_line_error(run('decode', '--inputs', '1', '--quiet', *args), 'decode', 2)
+
+
+def test_decode_is_headless():
+    "`mlenb decode` imports neither ipywidgets nor plotly (nor matplotlib): the decoding models live in mlenb.lm."
+    code = ("import sys; from mlenb.cli import main; rc = main(['decode', '--inputs', '1', '--rules', 'greedy,beam,mbr', '--quiet', '--json']); "
+            "bad = sorted(m for m in ('ipywidgets', 'plotly', 'matplotlib', 'mlenb.widgets', 'mlenb.viz') if m in sys.modules); "
+            "print('LOADED', bad, file=sys.stderr); sys.exit(rc or (3 if bad else 0))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and 'LOADED []' in r.stderr, r.stderr
+    assert strict(r.stdout)['rules'][0]['rule'] == 'greedy'

@@ -26,7 +26,7 @@ P = MarkovLM.random(6, seed=0, eos_weight=0.01)       # long outputs: every rule
 TEXTS = ['the cat sat', 'a cat sat on the mat', 'the dog', '']
 
 # ---------------------------------------------------------------- logits processors
-KNOB = dict(temperature=0.7, top_k=2, top_p=0.9, min_p=0.1, typical_p=0.9, epsilon_cutoff=0.05)   # one cutting value each
+KNOB = dict(temperature=0.7, top_k=2, top_p=0.9, min_p=0.1, typical_p=0.9, epsilon_cutoff=0.05, eta_cutoff=0.05)   # one cutting value each
 FILTERS = [name for name, _, _ in PROCESSORS] + ['process_logits']
 
 
@@ -150,7 +150,7 @@ def test_next_token_view_and_generate_say_what_the_model_did(how):
 
 def test_a_transform_that_makes_nan_is_named():
     with pytest.raises(ValueError, match=r"transform gave NaN next-token logits at step 1 after prefix ''"):
-        generate(P, 4, seed=0, transform=lambda lp: lp * math.nan)
+        generate(P, 4, seed=0, transform=lambda lp, ids: lp * math.nan)
 
 
 def test_the_message_shows_the_prompt():

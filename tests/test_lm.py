@@ -306,6 +306,123 @@ def test_hf_missing_transformers_message(monkeypatch):
     with pytest.raises(ImportError, match=r"mlenb\[hf\]"): lm.HFCausalLM(object())
 
 
+# ---------------------------------------------------------------- the adapter with a tokenizer, and several prompts at once
+WORDS = ['<s>', '</s>', '<pad>'] + 'the dog cat sees a big small house .'.split()
+
+
+def word_tokenizer(adds_bos):
+    "A word-level fast tokenizer built in memory (no download); with `adds_bos`, it starts every encoding with <s> (Llama's habit)."
+    transformers = pytest.importorskip('transformers')
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token='<pad>'))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()                    # 'dog.' -> 'dog', '.': not a whitespace split
+    if adds_bos: tok.post_processor = processors.TemplateProcessing(single='<s> $A', special_tokens=[('<s>', 0)])
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<s>', eos_token='</s>', pad_token='<pad>')
+
+
+@pytest.fixture(scope='module')
+def word_gpt2():
+    transformers = pytest.importorskip('transformers')
+    transformers.logging.set_verbosity_error()
+    cfg = transformers.GPT2Config(vocab_size=len(WORDS), n_positions=40, n_embd=16, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=1,
+                                  pad_token_id=2)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad(): model.transformer.wte.weight.mul_(3.)
+    return model
+
+
+def full_forward_logprob(model, context, seq, eos=1):
+    "log p(seq, EOS | context) from one forward pass over the whole sequence."
+    ids = torch.tensor([context + seq + [eos]])
+    lp = model(ids).logits.log_softmax(-1)[0].double()
+    return sum(lp[len(context) - 1 + i, t].item() for i, t in enumerate(seq + [eos]))
+
+
+@pytest.mark.parametrize('adds_bos', [True, False])
+def test_hf_prompt_strings_go_through_the_tokenizer_and_bos_comes_once(word_gpt2, adds_bos):
+    tok = word_tokenizer(adds_bos)
+    lm = HFCausalLM(word_gpt2, tok)
+    assert lm.adds_bos == adds_bos
+    prompt, seq = 'the big dog.', [6, 4, 11]
+    want_context = tok(prompt)['input_ids']                              # what the tokenizer itself gives: BOS at most once
+    assert want_context == ([0] if adds_bos else []) + [3, 8, 4, 11] and lm.context_ids(prompt) == want_context
+    assert lm.context_ids(want_context) == want_context                  # ids that already hold the tokenizer's BOS get no second one
+    assert lm.context_ids(None) == [0] and lm.context_ids('') == [0]     # a model needs a token to start from
+    assert abs(lm.logprob(seq, prompt).item() - full_forward_logprob(word_gpt2, want_context, seq)) < 1e-5
+    assert abs(lm.logprob(seq, want_context).item() - full_forward_logprob(word_gpt2, want_context, seq)) < 1e-5
+
+
+def test_hf_greedy_from_a_prompt_string_equals_hf_generate(word_gpt2):
+    from mlenb.decoding import greedy
+    for adds_bos in (True, False):
+        tok = word_tokenizer(adds_bos)
+        lm = HFCausalLM(word_gpt2, tok)
+        for prompt in ['the dog sees', 'a small cat .']:
+            ids = tok(prompt, return_tensors='pt')['input_ids']
+            out = word_gpt2.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=10, pad_token_id=2)
+            assert lm.vocab.strip(out[0, ids.shape[1]:].tolist()) == greedy(lm, prompt, max_new_tokens=10).best
+
+
+PROMPTS = ['the big dog sees a', 'cat', None, 'a small house .']
+
+
+def test_hf_start_many_equals_one_prompt_at_a_time(word_gpt2):
+    "Left padding, attention mask and position ids: each row of a batch is what its prompt gives alone, step after step."
+    lm = HFCausalLM(word_gpt2, word_tokenizer(True))
+    state, lp = lm.start_many(PROMPTS)
+    toks = [[5, 6, 7], [4, 4, 1], [9, 3, 8], [10, 5, 5]]
+    for t in range(3):
+        for i, p in enumerate(PROMPTS):
+            torch.testing.assert_close(lp[i], lm.next_logprobs(toks[i][:t], p), atol=1e-5, rtol=0)
+        state = lm.select(state, torch.arange(4))
+        state, lp = lm.step(state, torch.tensor([r[t] for r in toks]))
+    with pytest.raises(ValueError, match='prompts: expected at least one prompt'): lm.start_many([])
+
+
+def test_generate_with_several_prompts_equals_hf_batched_sampling(word_gpt2):
+    "One call for several prompts, n rows each: the same draws as HF's generate on the left-padded batch under the same seed."
+    tok = word_tokenizer(True)
+    tok.padding_side = 'left'
+    lm = HFCausalLM(word_gpt2, tok)
+    texts = [p for p in PROMPTS if p is not None]
+    batch = tok(texts, return_tensors='pt', padding=True)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        out = word_gpt2.generate(**batch, do_sample=True, top_k=0, max_new_tokens=8, num_return_sequences=3, pad_token_id=2)
+        seqs, fin, lps = generate(lm, 3, prompts=texts, max_new_tokens=8, seed=seed)
+        assert [lm.vocab.strip(r[batch['input_ids'].shape[1]:].tolist()) for r in out] == seqs
+        for k, (s, f) in enumerate(zip(seqs, fin)):
+            if f: assert abs(lps[k].item() - lm.logprob(s, texts[k // 3]).item()) < 1e-4
+    with pytest.raises(TypeError, match='MarkovLM reads one prompt at a time'): generate(MarkovLM.random(3), 2, prompts=[None])
+    with pytest.raises(ValueError, match='prompt, prompts'): generate(lm, 2, 'a', prompts=['cat'])
+
+
+def test_hf_adapter_works_with_a_llama_built_by_automodel_from_config():
+    "Another architecture (rotary positions, grouped-query attention) through AutoModelForCausalLM: batches, greedy and beam equal HF's."
+    transformers = pytest.importorskip('transformers')
+    from mlenb.decoding import greedy, beam_search
+    cfg = transformers.LlamaConfig(vocab_size=12, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                   num_key_value_heads=1, max_position_embeddings=64, bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+    lm = HFCausalLM(model)
+    prompts = [[3, 4, 5, 6], [7], None]
+    state, lp = lm.start_many(prompts)
+    state, lp2 = lm.step(state, torch.tensor([5, 5, 6]))
+    for i, p in enumerate(prompts):
+        torch.testing.assert_close(lp[i], lm.next_logprobs([], p), atol=1e-5, rtol=0)
+        torch.testing.assert_close(lp2[i], lm.next_logprobs([[5, 5, 6][i]], p), atol=1e-5, rtol=0)
+    ids = torch.tensor([[0, 3, 4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        g = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=10, pad_token_id=2, no_repeat_ngram_size=3)
+        b = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=3, max_new_tokens=8, pad_token_id=2,
+                           no_repeat_ngram_size=2, repetition_penalty=1.3)
+    assert lm.vocab.strip(g[0, 3:].tolist()) == greedy(lm, [3, 4], max_new_tokens=10, no_repeat_ngram_size=3).best
+    assert lm.vocab.strip(b[0, 3:].tolist()) == beam_search(lm, [3, 4], num_beams=3, max_new_tokens=8, no_repeat_ngram_size=2, repetition_penalty=1.3).best
+
+
 def test_kl_divergence_of_model_to_itself_is_zero():
     P = MarkovLM.random(4, seed=0)
     r = kl_divergence(P, P, n=100)
