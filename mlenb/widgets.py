@@ -452,7 +452,8 @@ FlowPanel.training = property(lambda self: self._task is not None and not self._
 
 # %% ../nbs/07_widgets.ipynb #28
 from .lm import MarkovLM, ToyTranslation, DECODING_MODELS, decoding_model   # the models live with the engines: `mlenb decode` needs no widgets
-from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES
+from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES, TruncatedSupportWarning
+import warnings
 
 # %% ../nbs/07_widgets.ipynb #29
 class DecodingPanel(_Guarded):
@@ -550,9 +551,11 @@ def _dec_run(self:DecodingPanel):
     "Decode the input with every rule, fill the table and redraw the figure."
     prompt = self.inputs[self.source.value]
     t0 = time.perf_counter()
-    self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
-                                   num_samples=200, next_token_knobs=self._knobs(), device=self.device.value,
-                                   callback=lambda i, n, part: self._message(f'{i + 1} of {n}: {part}…'))   # sent to the page as it runs
+    with warnings.catch_warnings():                 # a truncated truth is said in the status line, not as a warning
+        warnings.simplefilter('ignore', TruncatedSupportWarning)
+        self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
+                                       num_samples=200, next_token_knobs=self._knobs(), device=self.device.value,
+                                       callback=lambda i, n, part: self._message(f'{i + 1} of {n}: {part}…'))   # sent to the page as it runs
     self.prefix = []
     head = ['rule', 'knobs', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
@@ -566,7 +569,9 @@ def _dec_run(self:DecodingPanel):
     tr = self.analysis['truth']
     self.status.value = (f"true mode: <b>{tr['mode'] or '(empty)'}</b> with probability {tr['mode_mass']:.3f}; "
                          f"exact MBR optimum: <b>{tr['optimum'] or '(empty)'}</b> (expected {self.utility.value} {tr['optimum_expected_utility']:.2f}); "
-                         f"{len(self.analysis['rules'])} rules in {time.perf_counter() - t0:.2f} s")
+                         + ('' if tr['exact'] else f"expected utilities over P's {tr['support_size']} most probable outputs, "
+                                                   f"<b>{tr['support_mass']:.0%}</b> of its mass; ")
+                         + f"{len(self.analysis['rules'])} rules in {time.perf_counter() - t0:.2f} s")
     self._message()
 
 def _dec_draw_next(self:DecodingPanel):

@@ -226,3 +226,16 @@ def test_decoding_table_shows_each_rules_knobs():
     d.top_p.value = 0.5; d.run_button.click()
     row = next(r for r in d.table.value.split('<tr>') if r.startswith('<td style="padding:2px 10px">nucleus<'))
     assert '<small>top_p=0.5</small>' in row
+
+
+def test_decoding_status_says_how_much_of_P_a_truncated_truth_covers():
+    "Random bigram's P has no finite support: the status says what share the expected utilities stand on, and no warning leaks."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                              # a TruncatedSupportWarning would fail here
+        d = DecodingPanel(model='random bigram', num_samples=8)
+    tr = d.analysis['truth']
+    assert not tr['exact'] and 0 < tr['support_mass'] < 1
+    assert f"{tr['support_size']} most probable outputs" in d.status.value and f"{tr['support_mass']:.0%}" in d.status.value
+    t = DecodingPanel(model='toy translation', num_samples=8)      # an exact support: nothing to say
+    assert t.analysis['truth']['exact'] and 'most probable outputs' not in t.status.value
