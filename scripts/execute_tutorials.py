@@ -18,7 +18,7 @@ def drop_widgets(path:pathlib.Path):
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
 
 if __name__ == '__main__':
-    paths = [pathlib.Path(p) for p in sys.argv[1:]] or sorted((root / 'nbs').glob('1[0-9]_tutorial_*.ipynb'))
+    paths = [pathlib.Path(p).resolve() for p in sys.argv[1:]] or sorted((root / 'nbs').glob('1[0-9]_tutorial_*.ipynb'))
     for p in paths:
         print(f"executing {p.name}", flush=True)
         subprocess.run([str(bin_ / 'jupyter'), 'nbconvert', '--to', 'notebook', '--execute', '--inplace', str(p)], check=True, cwd=p.parent)
