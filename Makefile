@@ -46,11 +46,12 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 # --dist loadgroup and then waits forever (pytest-xdist#1323), which cost a CI run its whole 90 minutes.
 PYTEST_PARALLEL := $(PYTEST) -n 2 --dist loadgroup --max-worker-restart=0 -m "not browser"   # (the fuzzer's cases and summary: one group)
 
-# Everything CI runs: export and notebooks in sync, notebook tests, then pytest.
+# Everything CI runs: export and notebooks in sync, notebook tests, pytest, then the rendered pages.
 test: setup check-sync
 	$(BIN)/nbdev_test --n_workers 2
 	$(PYTEST_PARALLEL)
 	$(PYTEST) -m browser
+	$(MAKE) --no-print-directory docs
 
 # Notebook tests and pytest without the slow cells and marks.
 test-fast: setup check-sync
@@ -82,10 +83,10 @@ PORT ?= 8866
 demo: $(APP_STAMP)
 	$(BIN)/mlenb app --port $(PORT)
 
-# Every notebook to HTML with nbconvert (quarto cannot be installed here; _quarto.yml stays valid).
+# Every notebook to HTML in _docs/ with nbconvert (quarto cannot be installed here; _quarto.yml stays valid). The
+# tutorials show the figures they are committed with; a tutorial page without them fails.
 docs: setup
-	mkdir -p _docs
-	$(BIN)/jupyter nbconvert --to html --execute --output-dir _docs nbs/[0-9]*.ipynb nbs/index.ipynb
+	$(BIN)/python scripts/docs.py
 
 # The benchmarks against the peers (installed here, not for the tests), one thread, ratios in one run.
 bench: setup
