@@ -9,6 +9,11 @@ mlenb). `--device cuda` times mlenb on a GPU against scikit-learn on one CPU thr
     python bench/em_vs_sklearn.py --quick    # smaller, for a smoke test
     python bench/em_vs_sklearn.py --restarts # also: 16 restarts batched against one (mlenb only)
     python bench/em_vs_sklearn.py --device cuda --restarts --large   # the GPU targets; --large: N=10,000,000 (mlenb only)
+    python bench/em_vs_sklearn.py --small    # the teaching size N=500 D=2 K=3 (full, float64 and float32): per iteration and a default fit
+    python bench/em_vs_sklearn.py --diag --diag-n 1000000   # N=1,000,000 D=50 K=20 diagonal (the issue's case; --diag-n sets N)
+
+At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
+difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
@@ -30,6 +35,32 @@ def initial(X, K, seed=0):
     P = np.linalg.inv(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
     return dict(weights_init=np.full(K, 1 / K), means_init=means, precisions_init=np.repeat(P[None], K, 0))
 
+def interleaved(makes, Xs, repeat):
+    "Best wall time of each fit in `makes` (built afresh, fitted on the matching X), taking turns `repeat` times; and the models."
+    best, models = [float('inf')] * len(makes), [None] * len(makes)
+    for _ in range(repeat):
+        for i, (make, X) in enumerate(zip(makes, Xs)):
+            m = make(); t = time.perf_counter(); m.fit(X); best[i] = min(best[i], time.perf_counter() - t); models[i] = m
+    return best, models
+
+def small(dtype, a, b, repeat, N=500, D=2, K=3, seed=0):
+    "The panel's size: seconds per iteration (same initial parameters) and a default fit (each library's defaults, no progress bar)."
+    X, _ = make_blobs(N, D, centers=K, random_state=seed)
+    X = X.astype(np.float32 if dtype == torch.float32 else np.float64)
+    init, Xt = initial(X.astype(np.float64), K, seed), torch.as_tensor(X)
+    mine = lambda n: (lambda: GaussianMixture(K, tol=0, max_iter=n, dtype=dtype, progress=False, **init))
+    theirs = lambda n: (lambda: SkGaussianMixture(K, tol=0, max_iter=n, **init))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', ConvergenceWarning); warnings.simplefilter('ignore', SkConvergenceWarning)
+        (ma, mb, sa, sb), (_, me, _, sk) = interleaved([mine(a), mine(b), theirs(a), theirs(b)], [Xt, Xt, X, X], repeat)
+        (fm, fs), (dm, ds) = interleaved([lambda: GaussianMixture(K, random_state=seed, dtype=dtype, progress=False),
+                                          lambda: SkGaussianMixture(K, random_state=seed)], [Xt, X], repeat)
+    t_me, t_sk = (mb - ma) / (b - a), (sb - sa) / (b - a)
+    name = str(dtype).replace('torch.', '')
+    print(f"N={N:>9,} D={D} K={K:>2} full {name:7} cpu   | mlenb {t_me * 1e3:7.3f} ms/it | sklearn {t_sk * 1e3:7.3f} ms/it | ratio {t_sk / t_me:5.2f}x | "
+          f"default fit: mlenb {fm * 1e3:6.2f} ms ({dm.n_iter_} it) sklearn {fs * 1e3:6.2f} ms ({ds.n_iter_} it) ratio {fs / fm:5.2f}x", flush=True)
+    return t_me, t_sk, fm, fs
+
 def fit_time(make, X, iters, repeat):
     "Best wall time of `repeat` fits stopped after `iters` iterations, and the last fitted model."
     best = float('inf')
@@ -44,13 +75,14 @@ def per_iter(make, X, a, b, repeat):
     tb, m = fit_time(make, X, b, repeat)
     return (tb - ta) / (b - a), m
 
-def run(N, D, K, dtype, device, a, b, repeat, seed=0):
+def run(N, D, K, dtype, device, a, b, repeat, seed=0, ct='full'):
     X, _ = make_blobs(N, D, centers=K, random_state=seed)
     X = X.astype(np.float32 if dtype == torch.float32 else np.float64)
     init = initial(X.astype(np.float64), K, seed)
+    if ct == 'diag': init['precisions_init'] = np.ascontiguousarray(init['precisions_init'].diagonal(axis1=1, axis2=2)) * 1.   # the same start, diagonal
     Xt = torch.as_tensor(X, device=device)
-    mine = lambda n: GaussianMixture(K, covariance_type='full', tol=0, max_iter=n, dtype=dtype, device=device, progress=False, **init)
-    theirs = lambda n: SkGaussianMixture(K, covariance_type='full', tol=0, max_iter=n, **init)
+    mine = lambda n: GaussianMixture(K, covariance_type=ct, tol=0, max_iter=n, dtype=dtype, device=device, progress=False, **init)
+    theirs = lambda n: SkGaussianMixture(K, covariance_type=ct, tol=0, max_iter=n, **init)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ConvergenceWarning); warnings.simplefilter('ignore', SkConvergenceWarning)
         t_me, me = per_iter(mine, Xt, a, b, repeat)
@@ -58,7 +90,7 @@ def run(N, D, K, dtype, device, a, b, repeat, seed=0):
     dm = np.abs(me.means_.double().cpu().numpy() - sk.means_).max()
     dl = abs(me.lower_bounds_[-1] - sk.lower_bounds_[-1])
     name = str(dtype).replace('torch.', '')
-    print(f"N={N:>9,} D={D} K={K:>2} full {name:7} {device:5} | mlenb {t_me:9.5f} s/it | sklearn {t_sk:9.5f} s/it | "
+    print(f"N={N:>9,} D={D} K={K:>2} {ct:4} {name:7} {device:5} | mlenb {t_me:9.5f} s/it | sklearn {t_sk:9.5f} s/it | "
           f"ratio {t_sk / t_me:6.2f}x | max|d means| {dm:.1e} |d loglik| {dl:.1e}", flush=True)
     return t_me, t_sk
 
@@ -94,8 +126,19 @@ def main():
     ap.add_argument('--repeat', type=int, default=None, help='fits per timing (best of)')
     ap.add_argument('--restarts', action='store_true', help='also time 16 restarts batched against one')
     ap.add_argument('--large', action='store_true', help='also time mlenb alone at N=10,000,000, D=8, K=16 (float32 and float64)')
+    ap.add_argument('--small', action='store_true', help='only the teaching size, N=500 D=2 K=3 full (float64, float32)')
+    ap.add_argument('--diag', action='store_true', help='only D=50 K=20 diagonal (float64, float32), at N=--diag-n')
+    ap.add_argument('--diag-n', type=int, default=1_000_000, help='N of the diagonal rows (default 1,000,000, the issue\'s case)')
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.small or args.diag:
+        print(f"mlenb vs scikit-learn, 1 CPU thread, torch {torch.__version__}")
+        with threadpool_limits(1):
+            if args.small:
+                for dt in (torch.float64, torch.float32): small(dt, 5, 55, args.repeat or 30)
+            if args.diag:
+                for dt in (torch.float64, torch.float32): run(args.diag_n, 50, 20, dt, args.device, 2, 6, args.repeat or 2, ct='diag')
+        return
     repeat = args.repeat or (3 if args.quick else 2)
     a, b = (2, 10) if args.quick else (2, 12)
     cases = [(20_000, 8, 16, torch.float64), (100_000, 2, 8, torch.float64), (100_000, 2, 8, torch.float32)] if args.quick else \

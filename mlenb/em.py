@@ -4,9 +4,9 @@
 
 # %% ../nbs/02_em.ipynb #3
 from __future__ import annotations
-import functools, inspect, math, numbers, sys, time, warnings
+import datetime, functools, hashlib, inspect, math, numbers, sys, time, warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,6 +27,17 @@ INIT_PARAMS = ('kmeans', 'k-means++', 'random', 'random_from_data')
 MISSING = ('error', 'marginalise')
 _LOG_2PI = math.log(2 * math.pi)
 
+# %% ../nbs/02_em.ipynb #1f2b5ffd
+@functools.cache
+def _triu(d:int, device:torch.device)->tuple[Tensor, Tensor]:
+    "Row and column indices of a d x d upper triangle, made once per size and device (every E- and M-step needs them)."
+    return tuple(torch.triu_indices(d, d, device=device))
+
+@functools.cache
+def _eye(d:int, dtype:torch.dtype, device:torch.device)->Tensor:
+    "The d x d identity, made once per size, dtype and device; never written to."
+    return torch.eye(d, dtype=dtype, device=device)
+
 # %% ../nbs/02_em.ipynb #8
 def n_second_moments(
     d:int,                # number of features of the data
@@ -44,7 +55,7 @@ def gmm_features(
     "Transposed features [1, x, second moments of x] of every row of `X`."
     XT = X.T
     if covariance_type in ('full', 'tied'):
-        i, j = torch.triu_indices(X.shape[1], X.shape[1], device=X.device)
+        i, j = _triu(X.shape[1], X.device)
         sec = XT[i] * XT[j]
     elif covariance_type == 'diag': sec = XT * XT
     else: sec = (XT * XT).sum(0, keepdim=True)
@@ -93,11 +104,12 @@ class GMMParams:
     covariances:Tensor          # (R, K, d, d) full, (R, d, d) tied, (R, K, d) diag, (R, K) spherical
     precisions_cholesky:Tensor  # shaped like `covariances`; U with U U^T = inverse covariance
 
-    def __getitem__(self, idx)->GMMParams: return GMMParams(*(getattr(self, f.name)[idx] for f in fields(self)))
+    def tensors(self)->tuple: return (self.weights, self.means, self.covariances, self.precisions_cholesky)
+    def __getitem__(self, idx)->GMMParams: return GMMParams(*(t[idx] for t in self.tensors()))
     def put(self, idx, o:GMMParams):
         "Write the restarts of `o` into positions `idx`."
-        for f in fields(self): getattr(self, f.name)[idx] = getattr(o, f.name)
-    def clone(self)->GMMParams: return GMMParams(*(getattr(self, f.name).clone() for f in fields(self)))
+        for t, v in zip(self.tensors(), o.tensors()): t[idx] = v
+    def clone(self)->GMMParams: return GMMParams(*(t.clone() for t in self.tensors()))
 
 # %% ../nbs/02_em.ipynb #18
 class CollapseError(ValueError):
@@ -109,7 +121,7 @@ def _precision_cholesky(cov:Tensor, covariance_type:str)->tuple[Tensor, Tensor]:
     if covariance_type in ('full', 'tied'):
         L, info = torch.linalg.cholesky_ex(cov)
         bad = (info > 0) | ~torch.isfinite(L).all((-2, -1))
-        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device).expand_as(cov)
+        eye = _eye(cov.shape[-1], cov.dtype, cov.device).expand_as(cov)
         L = torch.where(bad[..., None, None], eye, L)
         return torch.linalg.solve_triangular(L, eye, upper=False).mT, bad
     bad = ~(cov > 0)
@@ -132,12 +144,17 @@ def _collapse_message(bad:Tensor, stats:GMMStats, covariance_type:str, reg_covar
             f"increase reg_covar (now {reg_covar}), use fewer components, or remove duplicate points")
 
 # %% ../nbs/02_em.ipynb #22
+@functools.cache
+def _sym_index(d:int, device:torch.device)->Tensor:
+    "For every entry (a, b) of a d x d matrix, flattened, the position of (min(a, b), max(a, b)) in `triu_indices` order."
+    i, j = _triu(d, device)
+    k, m = torch.arange(len(i), device=device), torch.empty(d, d, dtype=torch.long, device=device)
+    m[i, j] = k; m[j, i] = k
+    return m.flatten()
+
 def _sym(v:Tensor, d:int)->Tensor:
-    "Symmetric (..., d, d) matrices from their upper triangles, (..., d(d+1)/2) in `triu_indices` order."
-    i, j = torch.triu_indices(d, d, device=v.device)
-    M = v.new_zeros(v.shape[:-1] + (d, d))
-    M[..., i, j] = v; M[..., j, i] = v
-    return M
+    "Symmetric (..., d, d) matrices from their upper triangles, (..., d(d+1)/2) in `triu_indices` order (one gather)."
+    return v[..., _sym_index(d, v.device)].unflatten(-1, (d, d))
 
 # %% ../nbs/02_em.ipynb #24
 def _noise_floor(raw:Tensor, floor:Tensor, covariance_type:str)->tuple[Tensor, Tensor]:
@@ -145,7 +162,7 @@ def _noise_floor(raw:Tensor, floor:Tensor, covariance_type:str)->tuple[Tensor, T
     if covariance_type in ('diag', 'spherical'):
         low = raw <= (floor[..., None] if covariance_type == 'diag' else floor)
         return torch.where(low, 0., raw), (low.any(-1) if covariance_type == 'diag' else low)
-    eye = torch.eye(raw.shape[-1], dtype=raw.dtype, device=raw.device)
+    eye = _eye(raw.shape[-1], raw.dtype, raw.device)
     low = torch.linalg.cholesky_ex(raw - floor[..., None, None] * eye)[1] > 0   # some eigenvalue <= floor
     if low.any():
         w, V = torch.linalg.eigh(raw)
@@ -185,7 +202,7 @@ def gmm_m_step(
 )->GMMParams:
     "New mixture parameters maximising the expected complete-data log-likelihood given `stats`."
     raw, low, _, mu, nk = _scatter(stats, covariance_type, eps)
-    eye = torch.eye(stats.d, dtype=nk.dtype, device=nk.device)
+    eye = _eye(stats.d, nk.dtype, nk.device)
     cov = raw + reg_covar * (eye if covariance_type in ('full', 'tied') else 1)
     U, bad = _precision_cholesky(cov, covariance_type)
     if reg_covar == 0: bad = bad | low
@@ -208,6 +225,18 @@ def _why_singular(stats:GMMStats, covariance_type:str, eps:float|None=None)->str
     return "every point is the same"
 
 # %% ../nbs/02_em.ipynb #33
+@functools.cache
+def _half_diagonal(d:int, dtype, device)->Tensor:
+    "Weights of the upper triangle's entries in -x^T P x / 2: -1/2 on the diagonal, -1 off it (counted twice)."
+    i, j = _triu(d, device)
+    return torch.where(i == j, -0.5, -1.).to(dtype)
+
+@functools.cache
+def _triu_flat(d:int, device)->Tensor:
+    "Positions of the upper triangle's entries in a flattened d x d matrix, in `triu_indices` order."
+    i, j = _triu(d, device)
+    return i * d + j
+
 def gmm_natural_params(
     p:GMMParams,           # parameters, in the coordinates the features are computed in
     covariance_type:str,   # 'full', 'tied', 'diag' or 'spherical'
@@ -217,10 +246,10 @@ def gmm_natural_params(
     if covariance_type in ('full', 'tied'):
         if covariance_type == 'tied': U = U[:, None]
         P = U @ U.mT
-        i, j = torch.triu_indices(d, d, device=mu.device)
-        quad = -P[..., i, j] * torch.where(i == j, 0.5, 1.).to(P)
+        quad = P.flatten(-2)[..., _triu_flat(d, mu.device)] * _half_diagonal(d, P.dtype, P.device)
         logdet = U.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        Pmu, mPm = (P @ mu[..., None])[..., 0], ((U.mT @ mu[..., None])[..., 0] ** 2).sum(-1)
+        Pmu = (P @ mu[..., None])[..., 0]
+        mPm = (mu * Pmu).sum(-1)
     elif covariance_type == 'diag':
         P = U * U
         quad, logdet, Pmu, mPm = -P / 2, U.log().sum(-1), P * mu, (P * mu * mu).sum(-1)
@@ -244,6 +273,8 @@ def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
     return L, (m + s.log()).squeeze(1)
 
 # %% ../nbs/02_em.ipynb #38
+def _to(t:Tensor, dtype:torch.dtype)->Tensor: return t if t.dtype == dtype else t.to(dtype)   # no dispatch when it is one already
+
 def gmm_e_step(
     H:Tensor,                     # (R, K, F) natural parameters, in the dtype of the features
     chunks:Iterable,              # pairs (features (F, c), sample weights (c,) or None)
@@ -254,16 +285,17 @@ def gmm_e_step(
 )->tuple[GMMStats, Tensor|None]:
     "Expected sufficient statistics (and optionally responsibilities) of the data in `chunks` under `H`."
     R, K, F = H.shape
-    table = torch.zeros(R * K, F, dtype=acc_dtype, device=H.device)
-    ll = torch.zeros(R, dtype=acc_dtype, device=H.device)
-    weight, kept = torch.zeros((), dtype=acc_dtype, device=H.device), []
+    table = ll = wsum = None
+    rows, kept, add = 0, [], lambda a, b: b if a is None else a + b   # sums start from the first chunk: no zeros to add to
     for PT, w in chunks:
         resp, lse = _e_chunk(H, PT, logits)
-        if keep_resp: kept.append(resp.clone())
-        if w is None: ll += lse.sum(1).to(acc_dtype); weight += PT.shape[1]
-        else: ll += (lse @ w).to(acc_dtype); weight += w.sum().to(acc_dtype); resp.mul_(w)
-        table += (resp.view(R * K, -1) @ PT.T).to(acc_dtype)
-    return GMMStats(table.view(R, K, F), weight, ll, d), (torch.cat(kept, -1) if keep_resp else None)
+        if keep_resp: kept.append(resp if w is None else resp.clone())   # unweighted, resp is not changed below
+        if w is None: ll = add(ll, _to(lse.sum(1), acc_dtype)); rows += PT.shape[1]
+        else: ll = add(ll, _to(lse @ w, acc_dtype)); wsum = add(wsum, _to(w.sum(), acc_dtype)); resp.mul_(w)
+        table = add(table, _to(resp.view(R * K, -1) @ PT.T, acc_dtype))
+    if table is None: table, ll = torch.zeros(R * K, F, dtype=acc_dtype, device=H.device), torch.zeros(R, dtype=acc_dtype, device=H.device)
+    weight = torch.tensor(float(rows), dtype=acc_dtype, device=H.device) if wsum is None else wsum + rows
+    return GMMStats(table.view(R, K, F), weight, ll, d), ((kept[0] if len(kept) == 1 else torch.cat(kept, -1)) if keep_resp else None)
 
 # %% ../nbs/02_em.ipynb #42
 def _trace_precision(p:GMMParams, covariance_type:str)->Tensor:
@@ -344,7 +376,7 @@ def _complete_stats(
     AM = A @ M
     S2 = AM @ A.mT
     S2[..., m[:, None], m] += N[..., None] * (cov[..., m[:, None], m] - G @ S_mo.mT)
-    i, j = torch.triu_indices(d, d, device=T.device)
+    i, j = _triu(d, T.device)
     return torch.cat([N, AM[..., 0], S2[..., i, j]], -1)
 
 # %% ../nbs/02_em.ipynb #50
@@ -431,9 +463,20 @@ def gmm_logits_missing(
     return out
 
 # %% ../nbs/02_em.ipynb #58
+def _fingerprint(v)->str:
+    "A short text that differs when hyper-parameter values differ: repr for scalars, shape and digest for arrays."
+    if isinstance(v, (Tensor, np.ndarray)) or (isinstance(v, (list, tuple)) and len(v) > 4):
+        a = np.ascontiguousarray(np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float64))
+        return f"array{a.shape} sha1 {hashlib.sha1(a.tobytes()).hexdigest()[:16]}"
+    return repr(v)
+
 class _Workers:
     "The processes EM runs on: this one alone, or all of torch.distributed's default group (gloo on CPU, NCCL on GPU)."
-    def __init__(self, distributed:bool|None=None):
+    calls = 0   # collectives this process has entered (every worker enters the same ones in the same order)
+    def __init__(self,
+        distributed:bool|None=None,  # as GaussianMixture's `distributed`
+        timeout:float=10.,           # minutes a collective may wait for the other workers
+    ):
         import torch.distributed as dist
         ready = dist.is_available() and dist.is_initialized()
         if distributed is True and not ready:
@@ -443,12 +486,37 @@ class _Workers:
         self.rank, self.size = (dist.get_rank(), dist.get_world_size()) if self.on else (0, 1)
         nccl = self.on and dist.get_backend() == 'nccl'
         self.dev = torch.device('cuda', torch.cuda.current_device()) if nccl else torch.device('cpu')
-        self.dist = dist
+        self.dist, self.minutes = dist, timeout
+
+    def _run(self, what:str, op):
+        "Run the collective `op(async_op=True)` and wait at most `timeout` minutes for it, saying who is behind if it does not end."
+        _Workers.calls += 1
+        store = self._store()
+        if store is not None: store.set(f'mlenb-em/{self.rank}', str(_Workers.calls))   # where this worker is, for the others' messages
+        try: op(async_op=True).wait(datetime.timedelta(minutes=self.minutes))
+        except RuntimeError as e: raise self._failed(what, e) from None
+
+    def _store(self):
+        try: return self.dist.distributed_c10d._get_default_store()
+        except Exception: return None   # a private helper of torch.distributed: without it the message names this rank only
+
+    def _failed(self, what:str, e:Exception)->RuntimeError:
+        "The error a collective that failed or timed out raises: this rank, the operation, and the ranks that had not reached it."
+        behind, store = [], self._store()
+        for r in range(self.size):
+            try:
+                k = f'mlenb-em/{r}'
+                if r != self.rank and (not store.check([k]) or int(store.get(k)) < _Workers.calls): behind.append(r)
+            except Exception: pass
+        who = (f"rank{'s' if len(behind) > 1 else ''} {', '.join(map(str, behind))} did not reach it (stalled, or stopped)" if behind
+               else "another worker failed or stalled")
+        return RuntimeError(f"distributed EM: rank {self.rank} of {self.size} stopped in {what}: {who}; waited up to "
+                            f"distributed_timeout={self.minutes:g} minutes ({str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__})")
 
     def _reduce(self, t:Tensor, op)->Tensor:
         if not self.on: return t
         x = t.to(self.dev, copy=True)
-        self.dist.all_reduce(x, op=op)
+        self._run('all_reduce', lambda **kw: self.dist.all_reduce(x, op=op, **kw))
         return x.to(t.device)
     def sum(self, t:Tensor)->Tensor: return self._reduce(t, self.dist.ReduceOp.SUM) if self.on else t
     def max(self, t:Tensor)->Tensor: return self._reduce(t, self.dist.ReduceOp.MAX) if self.on else t
@@ -457,7 +525,7 @@ class _Workers:
         "Rank 0's `t` on every worker (`t` must have the same shape and dtype everywhere)."
         if not self.on: return t
         x = t.to(self.dev, copy=True)
-        self.dist.broadcast(x, 0)
+        self._run('broadcast', lambda **kw: self.dist.broadcast(x, 0, **kw))
         return x.to(t.device)
 
     def gather(self, t:Tensor)->Tensor:
@@ -465,9 +533,26 @@ class _Workers:
         if not self.on: return t
         n = [int(v) for v in self.gather_counts(len(t))]
         x = t.new_zeros(max(n), *t.shape[1:]).to(self.dev); x[:len(t)] = t.to(self.dev)
-        parts = [torch.empty_like(x) for _ in range(self.size)]
-        self.dist.all_gather(parts, x)
-        return torch.cat([q[:k] for q, k in zip(parts, n)]).to(t.device)
+        return torch.cat([q[:k] for q, k in zip(self.gather_same(x), n)]).to(t.device)
+
+    def gather_same(self, x:Tensor)->list[Tensor]:
+        "Every worker's `x` (the same shape and dtype everywhere), in rank order."
+        if not self.on: return [x]
+        x, parts = x.to(self.dev), [torch.empty_like(x, device=self.dev) for _ in range(self.size)]
+        self._run('all_gather', lambda **kw: self.dist.all_gather(parts, x, **kw))
+        return parts
+
+    def check_args(self, args:dict):
+        "Raise on every worker, before any other collective, when the workers' `args` (name: value) differ: which, and each rank's value."
+        if not self.on: return
+        names = sorted(args)
+        mine = torch.tensor([list(_fingerprint(args[k]).encode()[:63].ljust(64)) for k in names], dtype=torch.uint8)
+        every = [p.cpu() for p in self.gather_same(mine)]
+        for i, k in enumerate(names):
+            seen = [bytes(p[i].tolist()).decode(errors='replace').rstrip() for p in every]
+            if len(set(seen)) > 1:
+                raise ValueError(f"{k}: the workers were given different values ({'; '.join(f'rank {r}: {v}' for r, v in enumerate(seen))}); "
+                                 "every worker must construct GaussianMixture with the same arguments")
 
     def gather_counts(self, n:int)->Tensor:
         "Every worker's `n`, in rank order."
@@ -541,7 +626,7 @@ def _as_data(
     integer = X.dtype.kind in 'iu' if isinstance(X, np.ndarray) else not (X.is_floating_point() or X.is_complex() or X.dtype == torch.bool)
     t = as_tensor(X, name, ndim=None, dtype=master if integer else None, device=device, allow_nan=True, min_rows=min_rows)
     if t.ndim != 2:
-        hint = "; reshape it: X.reshape(-1, 1) if it holds a single feature, X.reshape(1, -1) if a single sample" if t.ndim == 1 else ''
+        hint = "; Reshape your data: X.reshape(-1, 1) if it holds a single feature, X.reshape(1, -1) if a single sample" if t.ndim == 1 else ''
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {tuple(t.shape)}{hint}")
     return t
 
@@ -649,6 +734,7 @@ class _Missing:
         for a in range(0, len(X), size): yield gmm_features(X[a:a + size], self.ct), (None if w is None else w[a:a + size])
 
 # %% ../nbs/02_em.ipynb #76
+def _tensor_in(X)->bool: return isinstance(X, Tensor)   # tensors in, tensors out; anything else gets NumPy back
 def _is_2d(a)->bool: return (isinstance(a, (Tensor, np.ndarray)) and a.ndim == 2) or (_is_pandas(a) and a.ndim == 2)
 def _is_batch(b)->bool: return _is_2d(b) or (isinstance(b, (tuple, list)) and 1 <= len(b) <= 2 and _is_2d(b[0]))
 
@@ -690,6 +776,7 @@ class _Batches:
     def _batches(self):
         for i, b in enumerate(self.source() if callable(self.source) else self.source):
             X, w = (b[0], b[1] if len(b) > 1 else None) if _is_batch(b) and not _is_2d(b) else (b, None)
+            if i == 0: self.tensor_in = _tensor_in(X)   # the kind of data the fitted attributes come back as
             X = _as_data(X, f'batch {i}', self.device, master=self.master)
             if not self.allow_nan: _refuse_nan(X, f'batch {i}')
             if self.d is None: self.d = X.shape[1]
@@ -753,9 +840,10 @@ def _kmeans_pp(X:Tensor, w:Tensor|None, K:int, R:int, g:torch.Generator)->Tensor
     return X[torch.stack(idx, 1)]
 
 # %% ../nbs/02_em.ipynb #84
-def _nearest(X:Tensor, C:Tensor, size:int=4096)->tuple[Tensor, Tensor]:
-    "Index of the nearest centre (R, n) and the squared distance to it, for centres C (R, K, d)."
-    x2 = (X * X).sum(1)
+def _nearest(X:Tensor, C:Tensor, size:int=4096, x2:Tensor|None=None)->tuple[Tensor, Tensor]:
+    "Index of the nearest centre (R, n) and the squared distance to it, for centres C (R, K, d); x2: |x|^2 if known."
+    x2 = (X * X).sum(1) if x2 is None else x2
+    if len(X) <= size: m = _sqdist(X, x2, C).min(1); return m.indices, m.values   # one chunk (the small data of a lesson): nothing to join
     out = [_sqdist(X[a:a + size], x2[a:a + size], C).min(1) for a in range(0, len(X), size)]
     return torch.cat([o.indices for o in out], 1), torch.cat([o.values for o in out], 1)
 
@@ -766,16 +854,17 @@ def _lloyd(X:Tensor, w:Tensor|None, C:Tensor, max_iter:int=300, tol:float=1e-4)-
     w = torch.ones(len(X), dtype=X.dtype, device=X.device) if w is None else w
     mean = (w @ X) / w.sum()
     tol = tol * float((w @ (X - mean) ** 2).mean() / w.sum())
-    Xa, C, active = torch.cat([X * w[:, None], w[:, None]], 1), C.clone(), torch.ones(R, dtype=torch.bool, device=C.device)
+    Xa, C, active, x2 = torch.cat([X * w[:, None], w[:, None]], 1), C.clone(), torch.ones(R, dtype=torch.bool, device=C.device), (X * X).sum(1)
     for _ in range(max_iter):
-        lab, dist = _nearest(X, C)
+        lab, dist = _nearest(X, C, x2=x2)
         sums = torch.zeros(R, K, d + 1, dtype=X.dtype, device=X.device)
         for r in range(R): sums[r].index_add_(0, lab[r], Xa)
         new = torch.where(sums[..., -1:] > 0, sums[..., :-1] / sums[..., -1:].clamp_min(1e-300), C)
         for r, k in (sums[..., -1] <= 0).nonzero().tolist():   # an empty cluster moves to the point farthest from its centre
             far = int(dist[r].argmax()); new[r, k] = X[far]; dist[r, far] = 0
         shift = ((new - C) ** 2).sum((1, 2))
-        C[active] = new[active]
+        if R == 1: C = new   # one restart: no mask to apply
+        else: C[active] = new[active]
         active &= shift > tol
         if not active.any(): break
     return C
@@ -883,16 +972,24 @@ def _memory_advice(f):
                               f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}); {cure}") from e
     return g
 
+def _inference(f):
+    "Run an engine method in `torch.inference_mode`: a quarter less overhead per tensor operation at teaching sizes. Nothing made in it escapes: snapshots are made outside it, attributes are cloned."
+    @functools.wraps(f)
+    def g(*args, **kwargs):
+        with torch.inference_mode(): return f(*args, **kwargs)
+    return g
+
 # %% ../nbs/02_em.ipynb #100
 class GaussianMixture:
-    """A Gaussian mixture fitted by EM (Dempster, Laird & Rubin 1977), with scikit-learn's names; tensors in and out.
+    """A Gaussian mixture fitted by EM (Dempster, Laird & Rubin 1977), with scikit-learn's names; NumPy in, NumPy out; tensors in, tensors out.
 
     Beyond scikit-learn: online EM (Cappé & Moulines 2009) with Polyak-Ruppert averaging, missing entries
     marginalised (Ghahramani & Jordan 1994), and distributed EM by all-reduce when torch.distributed is initialised.
 
-    Arrays returned (`predict`, `predict_proba`, `score_samples`, `sample`, attributes) are torch tensors
-    on `device` in `dtype`; scalars (`score`, `bic`, `aic`) are Python floats."""
-    display_size = 200_000  # responsibilities go into snapshots while n_samples * n_components is at most this
+    Arrays returned are in `dtype`: `predict`, `predict_proba` and `score_samples` give torch tensors on `device` for a tensor
+    X and NumPy arrays for any other X; attributes and `sample` follow the kind of the data `fit` had. Snapshots and
+    `state_dict` hold tensors; scalars (`score`, `bic`, `aic`) are Python floats."""
+    display_size = 20_000   # the default of the `display_size` option; the panel's data (600 points, K <= 10) fit it
     init_rows = 1_000_000   # distributed EM: most rows gathered from all workers to compute initial centres
 
     def __init__(self,
@@ -919,12 +1016,15 @@ class GaussianMixture:
         average:bool|int=False,        # partial_fit: report the M-step of the averaged running statistics (Polyak-Ruppert); an int: from that update on
         missing:str='error',           # 'error': NaN is refused; 'marginalise': NaN marks an entry missing at random, integrated out
         distributed:bool|None=None,    # None: all-reduce across workers when torch.distributed is initialised; False: never; True: require it
+        distributed_timeout:float=10., # distributed EM: minutes a worker waits for the others in a collective before it stops, naming the ranks behind
+        display_size:int=display_size, # E snapshots keep their responsibilities while n_samples * n_components <= this; the trace holds at most 50x this many, thinned evenly
     ):
         args = dict(locals()); args.pop('self')
         for k, v in args.items(): setattr(self, k, v)
         self._check_params()
 
 # %% ../nbs/02_em.ipynb #102
+@functools.cache   # read on every fit (distributed workers compare arguments): inspect once
 def _defaults()->dict: return {k: p.default for k, p in inspect.signature(GaussianMixture.__init__).parameters.items() if k != 'self'}
 
 @patch
@@ -945,6 +1045,13 @@ def set_params(self:GaussianMixture, **params)->GaussianMixture:
         raise
     return self
 
+_LOCAL_ARGS = ('device', 'verbose', 'verbose_interval', 'progress', 'random_state', 'distributed', 'display_size')   # may differ between workers
+
+@patch
+def _shared_args(self:GaussianMixture)->dict:
+    "The arguments every worker of a distributed fit must share (device, seed, printing and the trace's size are each worker's own)."
+    return {k: v for k, v in self.get_params().items() if k not in _LOCAL_ARGS}
+
 @patch
 def __repr__(self:GaussianMixture):
     d = _defaults()
@@ -952,7 +1059,7 @@ def __repr__(self:GaussianMixture):
     return f"GaussianMixture({', '.join(changed)})"
 
 @patch
-def __getstate__(self:GaussianMixture): return {k: v for k, v in self.__dict__.items() if k not in ('_src', '_comm')}  # pickles carry no data
+def __getstate__(self:GaussianMixture): return {k: None if k in ('_src', '_resp') else v for k, v in self.__dict__.items() if k != '_comm'}  # pickles carry no data
 
 # %% ../nbs/02_em.ipynb #104
 @patch
@@ -962,12 +1069,14 @@ def _check_params(self:GaussianMixture):
     check_float('tol', self.tol, low=0); check_float('reg_covar', self.reg_covar, low=0)
     check_int('max_iter', self.max_iter, low=0); check_int('n_init', self.n_init, low=1)
     check_choice('init_params', self.init_params, INIT_PARAMS)
+    check_int('display_size', self.display_size, low=0)
     check_int('verbose', self.verbose, low=0); check_int('verbose_interval', self.verbose_interval, low=1)
     check_choice('dtype', self.dtype, (torch.float32, torch.float64))
     if self.reg_covar > torch.finfo(self.dtype).max ** 0.5:   # covariances and their inverse square roots must fit dtype
         raise ValueError(f"reg_covar={self.reg_covar!r}: expected reg_covar <= {torch.finfo(self.dtype).max ** 0.5:.3g} for dtype={self.dtype}")
     check_float('learning_decay', self.learning_decay, low=0.5, high=1, low_open=True)
     check_float('learning_offset', self.learning_offset, low=0)
+    check_float('distributed_timeout', self.distributed_timeout, low=0, low_open=True)
     check_choice('missing', self.missing, MISSING)
     if not (self.distributed is None or isinstance(self.distributed, bool)): raise TypeError(f"distributed={self.distributed!r}: expected None, True or False")
     if not (isinstance(self.average, bool) or (isinstance(self.average, numbers.Integral) and self.average >= 0)):
@@ -1002,20 +1111,29 @@ def _fitted(self:GaussianMixture)->GMMParams:
     return self._params[self._best]
 
 @patch
-def _public(self:GaussianMixture, t:Tensor)->Tensor: return t.to(self.dtype)
+def _out(self:GaussianMixture, t:Tensor, X=None):
+    "`t` as the caller expects: a tensor for tensor data, a NumPy array for any other (scikit-learn's habit); X None: as fit's data."
+    numpy = not _tensor_in(X) if X is not None else getattr(self, '_numpy', False)
+    if numpy: return t.detach().cpu().numpy()
+    return t.clone() if t.is_inference() else t   # the fit's own tensors (made in inference mode) are copied: autograd can use the copy
 
-def _attr(name, doc):
-    def get(self):
-        p = self._fitted()
-        if name == 'weights_': t = p.weights
-        elif name == 'means_': t = p.means + self._shift
-        elif name == 'covariances_': t = p.covariances
-        elif name == 'precisions_cholesky_': t = p.precisions_cholesky
-        else:
-            U = p.precisions_cholesky
-            t = U @ U.mT if self.covariance_type in ('full', 'tied') else U * U
-        return self._public(t)
-    return property(get, doc=doc)
+@patch
+def _public(self:GaussianMixture, t:Tensor, X=None): return self._out(t.to(self.dtype), X)
+
+@patch
+def _param(self:GaussianMixture, name:str)->Tensor:
+    "The fitted attribute `name` as a tensor of `dtype` on `device` (what snapshots hold, whatever the data's kind)."
+    p = self._fitted()
+    if name == 'weights_': t = p.weights
+    elif name == 'means_': t = p.means + self._shift
+    elif name == 'covariances_': t = p.covariances
+    elif name == 'precisions_cholesky_': t = p.precisions_cholesky
+    else:
+        U = p.precisions_cholesky
+        t = U @ U.mT if self.covariance_type in ('full', 'tied') else U * U
+    return t.to(self.dtype)
+
+def _attr(name, doc): return property(lambda self: self._out(self._param(name)), doc=doc)
 
 for _n, _d in [('weights_', "(K,) mixing weights"), ('means_', "(K, d) component means"),
                ('covariances_', "covariances: (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical"),
@@ -1147,8 +1265,9 @@ def _draw(self:GaussianMixture, R:int)->GMMParams:
 def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
     "Set up the data (and fresh parameters), run the first E-step, start the trace."
     self._check_params()
-    ct, K = self.covariance_type, self.n_components
-    comm = self._comm = _Workers(self.distributed)
+    ct, K, X_in = self.covariance_type, self.n_components, X
+    comm = self._comm = _Workers(self.distributed, self.distributed_timeout)
+    if comm.on: comm.check_args(self._shared_args())   # before any other collective: workers that disagree would abort or hang in one
     try: batches = _is_batches(X)
     except ValueError as e: batches, err = False, e
     else: err = None
@@ -1168,6 +1287,7 @@ def _begin(self:GaussianMixture, X, sample_weight, fresh:bool=True):
         self._keep(self._best)
         self._params.means += self._shift - src.shift
     self._src, self._shift, self.n_features_in_, self._online = src, src.shift, src.d, None
+    self._numpy = not (src.tensor_in if batches else _tensor_in(X_in))
     if fresh: self._params = self._draw(self.n_init)
     self._reset_state()
     self._e(self._all()); self._phase = 'init'
@@ -1224,13 +1344,19 @@ def _memory(self:GaussianMixture, X:Tensor, w:Tensor|None, shift:Tensor|None=Non
     return cls(X, w, self.covariance_type, self.dtype, shift=shift, master=self._master, cache=cache, comm=comm)
 
 # %% ../nbs/02_em.ipynb #126
+class _Trace(Trace):
+    "EM's trace: a `Trace` that can let an old snapshot go of one field (responsibilities, to stay within `display_size`)."
+    def forget(self, i:int, key:str):
+        "Snapshot `i` again, without `key`."
+        self._snaps[i] = Snapshot(**{k: v for k, v in self[i].items() if k != key})
+
 @patch
 def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
     nan = torch.full((R,), math.nan, dtype=self._master, device=self._device)
     self._H = gmm_natural_params(self._params, self.covariance_type)
     self._ll, self._elbo, self._stats, self._resp, self._pending = nan, nan.clone(), None, None, None
-    self._step, self._best, self._phase, self.trace_, self._t0 = 0, 0, None, Trace(), time.perf_counter()
+    self._step, self._best, self._phase, self.trace_, self._t0, self._held, self._stride = 0, 0, None, _Trace(), time.perf_counter(), [], 1
 
 @patch
 def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
@@ -1239,7 +1365,7 @@ def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
     return (_direct_logits(p, self.covariance_type, self.dtype), 0.) if bound > _DIRECT_ABOVE else (None, bound)
 
 @patch
-def _all(self:GaussianMixture)->Tensor: return torch.arange(self._params.weights.shape[0], device=self._device)
+def _all(self:GaussianMixture)->slice: return slice(None)   # every restart: E- and M-steps then skip gathering and scattering them
 
 @patch
 def _keep(self:GaussianMixture, r:int):
@@ -1263,28 +1389,33 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False)->tu
     if src.missing:
         return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2)
     logits, rounding = self._logit_fn(p, src.r2)
-    return (*gmm_e_step(H.to(self.dtype), src.chunks(size), src.d, keep, self._master, logits), rounding)
+    return (*gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits), rounding)
 
 # %% ../nbs/02_em.ipynb #128
 @patch
-def _e(self:GaussianMixture, idx:Tensor):
-    src, K = self._src, self.n_components
+def _e(self:GaussianMixture, idx:Tensor|slice):
+    "E-step of restarts `idx` (indices, or `slice(None)`: all)."
+    src, K, every = self._src, self.n_components, isinstance(idx, slice)
     keep = not isinstance(src, _Batches) and src.n_rows * K <= self.display_size
-    st, resp, rounding = self._pass(self._params[idx], self._H[idx], src, keep)
+    st, resp, rounding = self._pass(*((self._params, self._H) if every else (self._params[idx], self._H[idx])), src, keep)
     self._rounding = (getattr(self, '_rounding', (0., 0.))[1], rounding)   # previous and current E-step's bound
     st = self.reduce_stats(st)
-    if self._stats is None:
-        R = self._params.weights.shape[0]
-        self._stats = GMMStats(st.table.new_zeros(R, *st.table.shape[1:]), st.weight, st.loglik.new_zeros(R), st.d)
-    self._stats.table[idx], self._stats.loglik[idx], self._stats.weight = st.table, st.loglik, st.weight
+    if every: self._stats = st
+    else:
+        if self._stats is None:
+            R = self._params.weights.shape[0]
+            self._stats = GMMStats(st.table.new_zeros(R, *st.table.shape[1:]), st.weight, st.loglik.new_zeros(R), st.d)
+        self._stats.table[idx], self._stats.loglik[idx], self._stats.weight = st.table, st.loglik, st.weight
     ll = st.loglik / st.weight
     self._check_monotone(idx, ll)
-    self._ll[idx], self._elbo[idx] = ll, ll
-    if keep:
+    if every: self._ll, self._elbo = ll, ll.clone()
+    else: self._ll[idx], self._elbo[idx] = ll, ll
+    if keep and every: self._resp = resp
+    elif keep:
         if self._resp is None: self._resp = resp.new_zeros(self._params.weights.shape[0], *resp.shape[1:])
         self._resp[idx] = resp
     else: self._resp = None
-    self._best = int(torch.nan_to_num(self._ll, nan=-math.inf).argmax())
+    self._best = 0 if len(self._ll) == 1 else int(torch.nan_to_num(self._ll, nan=-math.inf).argmax())
 
 # %% ../nbs/02_em.ipynb #130
 def _expected_ll(st:GMMStats, H:Tensor)->Tensor:
@@ -1293,27 +1424,42 @@ def _expected_ll(st:GMMStats, H:Tensor)->Tensor:
 
 # %% ../nbs/02_em.ipynb #131
 @patch
-def _m(self:GaussianMixture, idx:Tensor):
-    st, old, ct = self._stats[idx], self._params[idx], self.covariance_type
+def _m(self:GaussianMixture,
+    idx:Tensor|slice,   # restarts: indices, or `slice(None)` for all
+    elbo:bool=True,     # also the ELBO at the new parameters (for an 'M' snapshot; an E-step right after makes it the log-likelihood)
+):
+    "M-step of restarts `idx`; what the next E-step's monotonicity check needs is kept in `_pending`."
+    ct, every = self.covariance_type, isinstance(idx, slice)
+    st, old, H_old = (self._stats, self._params, self._H) if every else (self._stats[idx], self._params[idx], self._H[idx])
     try: new = gmm_m_step(st, ct, self.reg_covar, torch.finfo(self.dtype).eps)
     except CollapseError as e: raise CollapseError(f"EM iteration {self._step}: {e}") from None
     H = gmm_natural_params(new, ct)
-    gain = (_expected_ll(st, H) - _expected_ll(st, self._H[idx])) / st.weight
-    allowed = self.reg_covar / 2 * (st.n / st.weight * (_trace_precision(old, ct) - _trace_precision(new, ct))).sum(-1)
-    self._pending = (idx, self._ll[idx].clone(), allowed.clamp_min(0))
-    self._params.put(idx, new); self._H[idx] = H
-    self._elbo[idx], self._ll[idx] = self._ll[idx] + gain, math.nan
+    ll_old = self._ll if every else self._ll[idx].clone()
+    self._pending = (idx, ll_old, st, old, new)
+    if every: self._params, self._H = new, H
+    else: self._params.put(idx, new); self._H[idx] = H
+    gain = (_expected_ll(st, H) - _expected_ll(st, H_old)) / st.weight if elbo else math.nan
+    if every: self._elbo, self._ll = ll_old + gain, torch.full_like(ll_old, math.nan)   # new tensors: ll_old stays as it was
+    else: self._elbo[idx], self._ll[idx] = ll_old + gain, math.nan
+
+def _allowed_drop(st:GMMStats, old:GMMParams, new:GMMParams, covariance_type:str, reg_covar:float)->Tensor:
+    "How far reg_covar lets an M-step lower the mean log-likelihood, per restart (see above)."
+    tr = _trace_precision(old, covariance_type) - _trace_precision(new, covariance_type)
+    return (reg_covar / 2 * (st.n / st.weight * tr).sum(-1)).clamp_min(0)
 
 @patch
 def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
     if self._pending is None: return
-    pidx, old, allowed = self._pending
+    pidx, old, st, p_old, p_new = self._pending
     self._pending = None
-    if not torch.equal(pidx, idx): return
-    slack = 1e3 * torch.finfo(self.dtype).eps * (1 + old.abs()) + 10 * max(self._rounding)
+    if isinstance(idx, slice) != isinstance(pidx, slice) or (pidx != idx if isinstance(idx, slice) else not torch.equal(pidx, idx)): return
+    e, b = 1e3 * torch.finfo(self.dtype).eps, 10 * max(self._rounding)
+    if not any(o - l > e * (1 + abs(o)) + b for o, l in zip(old.tolist(), ll.tolist())): return   # the usual case: no drop, no allowance to compute
+    slack = e * (1 + old.abs()) + b
+    allowed = _allowed_drop(st, p_old, p_new, self.covariance_type, self.reg_covar)
     bad = (old - ll > allowed + slack).nonzero()
     if len(bad):
-        i = int(bad[0, 0]); r = int(idx[i])
+        i = int(bad[0, 0]); r = i if isinstance(idx, slice) else int(idx[i])
         warnings.warn(MonotonicityWarning(
             f"EM iteration {self._step}{f' (restart {r})' if len(self._ll) > 1 else ''} lowered the mean log-likelihood from "
             f"{float(old[i]):.12g} to {float(ll[i]):.12g}, by {float(old[i] - ll[i]):.3g}; reg_covar={self.reg_covar} allows "
@@ -1323,21 +1469,36 @@ def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
 @patch
 def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     "Append a snapshot of the best restart to the trace."
-    r = self._best
-    f = dict(step=self._step, phase=phase, weights=self.weights_, means=self.means_, covariances=self.covariances_,
-             loglik=float(self._ll[r]), elbo=float(self._elbo[r]), time=time.perf_counter() - self._t0, **extra)
-    if len(self._ll) > 1: f.update(restart=r, logliks=self._ll.clone())
-    if phase != 'M' and self._resp is not None: f['resp'] = self._resp[r].T.to(self.dtype)
-    return self.trace_.append(Snapshot(**f))
+    r, p, dt = self._best, self._params, self.dtype
+    f = dict(step=self._step, phase=phase, weights=_to(p.weights[r], dt), means=_to(p.means[r] + self._shift, dt), covariances=_to(p.covariances[r], dt),
+             loglik=self._ll.tolist()[r], elbo=self._elbo.tolist()[r], time=time.perf_counter() - self._t0, **extra)
+    if len(self._ll) > 1: f.update(restart=r, logliks=self._ll)
+    if phase != 'M' and self._resp is not None: f['resp'] = _to(self._resp[r].T, self.dtype)
+    with torch.inference_mode(False):   # a snapshot's tensors are copies made outside inference mode: ordinary tensors
+        if 'resp' in f: self._hold_resp(len(self.trace_), self._resp[r].numel())
+        return self.trace_.append(Snapshot(**f))
+
+@patch
+def _hold_resp(self:GaussianMixture, i:int, size:int):
+    "Snapshot `i` takes `size` responsibilities: keep those of every `stride`-th such snapshot and the newest, doubling `stride` to stay within 50 * `display_size`."
+    held, c = self._held, (self._held[-1][1] + 1 if self._held else 0)
+    drop = [held.pop()[0]] if held and held[-1][1] % self._stride else []   # the newest was kept only for being the newest
+    held.append((i, c))
+    while len(held) * size > 50 * self.display_size and len(held) > 2:
+        self._stride *= 2
+        drop += [j for j, o in held[:-1] if o % self._stride]
+        held[:-1] = [(j, o) for j, o in held[:-1] if o % self._stride == 0]
+    for j in drop: self.trace_.forget(j, 'resp')
 
 # %% ../nbs/02_em.ipynb #133
 @patch
 def _need_data(self:GaussianMixture):
     if getattr(self, '_src', None) is None or getattr(self, '_stats', None) is None:
-        raise _not_fitted("no data to step on: call init(X) first (fit keeps its data too; load_state_dict and partial_fit do not)")
+        raise _not_fitted("no data to step on: call init(X) first (fit, load_state_dict and partial_fit keep no data)")
 
 @patch
 @_memory_advice
+@_inference
 def init(self:GaussianMixture,
     X,                    # (n, d) array or tensor, or an iterable of batches
     sample_weight=None,   # (n,) non-negative weights per row
@@ -1346,6 +1507,7 @@ def init(self:GaussianMixture,
     return self._begin(X, sample_weight, fresh=True)
 
 @patch
+@_inference
 def e_step(self:GaussianMixture)->Snapshot:
     "Responsibilities and log-likelihood of the current parameters (one pass over the data); records an 'E' snapshot."
     self._need_data()
@@ -1353,6 +1515,7 @@ def e_step(self:GaussianMixture)->Snapshot:
     return self._record('E')
 
 @patch
+@_inference
 def m_step(self:GaussianMixture)->Snapshot:
     "New parameters from the last E-step's statistics; records an 'M' snapshot (`loglik` NaN, `elbo` the bound)."
     self._need_data()
@@ -1361,16 +1524,18 @@ def m_step(self:GaussianMixture)->Snapshot:
     return self._record('M')
 
 @patch
+@_inference
 def step(self:GaussianMixture)->Snapshot:
     "One EM iteration: M-step then E-step (only the E-step after a lone `m_step`); records an 'E' snapshot."
     self._need_data()
-    if self._phase != 'M': self._step += 1; self._m(self._all())
+    if self._phase != 'M': self._step += 1; self._m(self._all(), elbo=False)
     self._e(self._all()); self._phase = 'E'
     return self._record('E')
 
 # %% ../nbs/02_em.ipynb #138
 @patch
 @_memory_advice
+@_inference
 def fit(self:GaussianMixture,
     X,                   # (n, d) array or tensor; or an iterable of batches: arrays, (X, w) pairs, a DataLoader, or a function returning an iterator
     y=None,              # ignored (scikit-learn's signature, for pipelines)
@@ -1382,27 +1547,30 @@ def fit(self:GaussianMixture,
     lb = -math.inf if fresh else self.lower_bound_
     self._begin(X, sample_weight, fresh)
     R = len(self._ll)
-    prev, cur = torch.full((R,), lb, dtype=torch.float64), self._ll.double().cpu().clone()
+    prev, cur = [lb] * R, self._ll.tolist()   # per restart, as Python lists: a teaching-size iteration is mostly overhead
     lbs, n_iter = [[] for _ in range(R)], [0] * R
-    active, conv, stopped = torch.ones(R, dtype=torch.bool), torch.zeros(R, dtype=torch.bool), False
+    active, conv, stopped, tol = [True] * R, [False] * R, False, float(self.tol)
     if self.verbose and self._comm.rank == 0: print(f"Initialization: {R} restart(s), run together")
     bar, t_last = progress(range(1, self.max_iter + 1), enabled=self.progress and self._comm.rank == 0, total=self.max_iter, desc='EM'), time.perf_counter()
     try:
         for t in bar:
-            idx = active.nonzero()[:, 0]
-            for r in idx.tolist(): lbs[r].append(float(cur[r])); n_iter[r] = t
-            last = active & ((cur - prev).abs() < float(self.tol))   # scikit-learn's test: the change one M-step back
+            on = [r for r in range(R) if active[r]]
+            for r in on: lbs[r].append(cur[r]); n_iter[r] = t
+            last = [a and abs(c - p) < tol for a, c, p in zip(active, cur, prev)]   # scikit-learn's test: the change one M-step back
             self._step = t
-            self._m(idx.to(self._device)); self._e(idx.to(self._device)); self._phase = 'E'
-            prev, cur = torch.where(active, cur, prev), self._ll.double().cpu().clone()
-            conv |= last
-            ended = last | (active if t == self.max_iter else torch.zeros_like(active))
-            active &= ~last
+            idx = self._all() if len(on) == R else torch.tensor(on, device=self._device)
+            self._m(idx, elbo=False); self._e(idx); self._phase = 'E'
+            prev, cur = [c if a else p for a, c, p in zip(active, cur, prev)], self._ll.tolist()
+            conv = [c or l for c, l in zip(conv, last)]
+            ended = [l or (a and t == self.max_iter) for a, l in zip(active, last)]
+            active = [a and not l for a, l in zip(active, last)]
             snap = self._record('E')
             t_last = self._say(t, snap, ended, conv, t_last)
             if hasattr(bar, 'set_postfix'): bar.set_postfix(loglik=f"{snap.loglik:.6g}", refresh=False)
-            if callback is not None and callback(self, snap): stopped = True; break
-            if not active.any(): break
+            if callback is not None:
+                with torch.inference_mode(False):   # the user's code runs as it would anywhere
+                    if callback(self, snap): stopped = True; break
+            if not any(active): break
     finally:
         if hasattr(bar, 'close'): bar.close()
     return self._finish(conv, n_iter, lbs, lb, stopped)
@@ -1413,6 +1581,7 @@ def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
     "Keep the best restart and set scikit-learn's summary attributes."
     best = self._best
     self._keep(best)
+    self._src = self._resp = None   # the data, their features and responsibilities go: only the trace keeps what the panel shows
     self.converged_, self.n_iter_, self.lower_bounds_ = bool(conv[best]), n_iter[best], lbs[best]
     self.lower_bound_ = lbs[best][-1] if lbs[best] else lb
     if not self.converged_ and self.max_iter > 0 and not stopped:
@@ -1422,14 +1591,14 @@ def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
 
 # %% ../nbs/02_em.ipynb #140
 @patch
-def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:Tensor, conv:Tensor, t_last:float)->float:
+def _say(self:GaussianMixture, t:int, snap:Snapshot, ended:list, conv:list, t_last:float)->float:
     "scikit-learn's verbose messages (from rank 0 only, in distributed EM)."
     if not self.verbose or self._comm.rank: return t_last
     now = time.perf_counter()
     if t % self.verbose_interval == 0:
         print(f"  Iteration {t}" + (f"\t time lapse {now - t_last:.5f}s\t ll {snap.loglik:.5f}" if self.verbose >= 2 else ''))
         t_last = now
-    for r in ended.nonzero()[:, 0].tolist():
+    for r in [r for r, e in enumerate(ended) if e]:
         msg = 'converged' if conv[r] else 'did not converge'
         print(f"Initialization {r} {msg}." + (f" lower bound {float(self._ll[r]):.5f}." if self.verbose >= 2 else ''))
     return t_last
@@ -1472,6 +1641,10 @@ def _far_logits(
     return (s * (s * at(A, ref) + at(B, ref)) + at(C, ref))[0], e
 
 # %% ../nbs/02_em.ipynb #151
+def _n_features_error(got:int, want:int)->ValueError:
+    "Data with the wrong number of columns, in scikit-learn's words (which its checks look for), naming X."
+    return ValueError(f"X has {got} features, but GaussianMixture is expecting {want} features as input (it was fitted on {want}); pass X with {want} columns")
+
 @patch
 def _near_logits(self:GaussianMixture, X:Tensor, p:GMMParams, H:Tensor)->Tensor:
     "log(pi_k N(x | mu_k, Sigma_k)), (K, n), by the features' product in the model's dtype, for rows near enough for it."
@@ -1500,7 +1673,7 @@ def _log_parts(self:GaussianMixture, X)->tuple[Tensor, Tensor]:
     "Logits of every component and row as ref (n,) + rel (K, n): ref in float64 (-inf below its range), rel in the model's dtype."
     self._fitted()
     X = self._data(X)
-    if X.shape[1] != self.n_features_in_: raise ValueError(f"X: has {X.shape[1]} features, but this GaussianMixture was fitted with {self.n_features_in_}")
+    if X.shape[1] != self.n_features_in_: raise _n_features_error(X.shape[1], self.n_features_in_)
     best = torch.tensor([self._best], device=self._device)
     p, H = self._params[best], self._H[best].to(self.dtype)
     far = _far_rows(p, self.covariance_type, X, self._shift, torch.finfo(self.dtype).eps)
@@ -1528,17 +1701,17 @@ def _score_samples64(self:GaussianMixture, X)->Tensor:
 @patch
 def score_samples(self:GaussianMixture, X)->Tensor:
     "Log-likelihood of each row of `X`, (n,)."
-    return self._public(self._score_samples64(X))
+    return self._public(self._score_samples64(X), X)
 
 @patch
 def predict_proba(self:GaussianMixture, X)->Tensor:
     "Responsibilities: the posterior probability of each component for each row, (n, K)."
-    return self._log_parts(X)[1].softmax(0).T
+    return self._out(self._log_parts(X)[1].softmax(0).T, X)
 
 @patch
 def predict(self:GaussianMixture, X)->Tensor:
     "The most probable component of each row, (n,) int64."
-    return self._log_parts(X)[1].argmax(0)
+    return self._out(self._log_parts(X)[1].argmax(0), X)
 
 # %% ../nbs/02_em.ipynb #153
 @patch
@@ -1601,7 +1774,7 @@ def sample(self:GaussianMixture,
     if ct == 'full': z = (torch.linalg.cholesky(cov)[y] @ z[..., None])[..., 0]
     elif ct == 'tied': z = z @ torch.linalg.cholesky(cov).T
     else: z = z * (cov[y] if ct == 'diag' else cov[y][:, None]).sqrt()
-    return self._public(p.means[y] + self._shift + z), y
+    return self._public(p.means[y] + self._shift + z), self._out(y)
 
 # %% ../nbs/02_em.ipynb #163
 _STATE_KEYS = ('weights_', 'means_', 'covariances_', 'precisions_cholesky_')
@@ -1633,7 +1806,7 @@ def load_state_dict(self:GaussianMixture, state:dict)->GaussianMixture:
     for k, t in (('covariances_', cov), ('precisions_cholesky_', U)): _shape_error(f"state['{k}']", t, shape, f"covariance_type={ct!r}")
     self._shift = w @ mu
     self._params = GMMParams(w[None], (mu - self._shift)[None], cov[None], U[None])
-    self.n_features_in_, self._src, self._online = d, None, None
+    self.n_features_in_, self._src, self._online, self._numpy = d, None, None, not _tensor_in(state['means_'])
     self._reset_state()
     if 'n_iter_' in state:
         self.converged_, self.n_iter_ = bool(state['converged_']), int(state['n_iter_'])
@@ -1677,14 +1850,17 @@ def partial_fit(self:GaussianMixture,
     return self
 
 @patch
+@_inference
 def _online_step(self:GaussianMixture, X, sample_weight):
     "`partial_fit`'s work: everything that can fail first, then the update of the running state and the trace."
     self._check_params()
     ct, K = self.covariance_type, self.n_components
-    if getattr(self, '_online', None) is None or getattr(self, '_comm', None) is None: self._comm = _Workers(self.distributed)
-    X, w = self._local(X, sample_weight)
+    if getattr(self, '_online', None) is None or getattr(self, '_comm', None) is None:
+        self._comm = _Workers(self.distributed, self.distributed_timeout)
+        if self._comm.on: self._comm.check_args(self._shared_args())
+    numpy, (X, w) = not _tensor_in(X), self._local(X, sample_weight)
     if getattr(self, '_online', None) is None: self._start_online(X, w)
-    if X.shape[1] != self.n_features_in_: raise ValueError(f"X: has {X.shape[1]} features, but this GaussianMixture was fitted with {self.n_features_in_}")
+    if X.shape[1] != self.n_features_in_: raise _n_features_error(X.shape[1], self.n_features_in_)
     src = self._memory(X, w, shift=self._shift, cache=False, comm=self._comm)
     _check_range(src.r2, self.dtype)
     o = self._online   # with averaging, the E-step uses the running parameters o['run'], not the averaged ones
@@ -1706,6 +1882,7 @@ def _online_step(self:GaussianMixture, X, sample_weight):
         self._ll[:] = batch_ll; self._elbo[:] = batch_ll
         self._record('init', batch_loglik=batch_ll)
     o.update(stats=stats, t=t, avg=avg, n_avg=n_avg, run=run)
+    self._numpy = numpy
     self._params, self._H = params, H
     self._step += 1; self.n_iter_ += 1; self.lower_bounds_.append(batch_ll); self.lower_bound_ = batch_ll
     self._ll[:], self._elbo[:], self._phase = math.nan, math.nan, 'online'
@@ -1716,7 +1893,7 @@ def _online_step(self:GaussianMixture, X, sample_weight):
 def _start_online(self:GaussianMixture, X:Tensor, w:Tensor|None):
     "Start online EM: from the fitted model's own moments, or initialise on the first batch."
     if getattr(self, '_params', None) is not None:
-        if X.shape[1] != self.n_features_in_: raise ValueError(f"X: has {X.shape[1]} features, but this GaussianMixture was fitted with {self.n_features_in_}")
+        if X.shape[1] != self.n_features_in_: raise _n_features_error(X.shape[1], self.n_features_in_)
         if self._stats is not None: self._keep(self._best)
         stats = _moment_stats(self._params, self.covariance_type, self.reg_covar)
         self._reset_state()

@@ -79,7 +79,7 @@ def test_float32_one_step_at_a_time(data, ct, device):
     nxt = SkGaussianMixture(K, covariance_type=ct, max_iter=1, tol=0, weights_init=sk.weights_, means_init=sk.means_, precisions_init=prec).fit(data)
     me = GaussianMixture(K, covariance_type=ct, max_iter=1, tol=0, progress=False, device=device,
                          weights_init=sk.weights_.astype(np.float32), means_init=sk.means_, precisions_init=prec).fit(data.astype(np.float32))
-    assert me.means_.dtype == torch.float32
+    assert me.means_.dtype == np.float32 and torch.as_tensor(me.means_).dtype == torch.float32   # NumPy in, NumPy out
     close(me.lower_bounds_[0], nxt.lower_bounds_[0], 1e-5)
     close(me.means_, nxt.means_, 1e-4); close(me.covariances_, nxt.covariances_, 1e-4)
 

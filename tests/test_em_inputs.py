@@ -66,7 +66,7 @@ def test_options_changed_later_are_checked_at_fit():
 def test_wrong_feature_count_at_predict_time():
     gm = fit(random_state=0).fit(X)
     for f in (gm.predict, gm.predict_proba, gm.score_samples, gm.score, gm.bic, gm.partial_fit):
-        with pytest.raises(ValueError, match='X: has 3 features, but this GaussianMixture was fitted with 2'): f(np.zeros((4, 3)))
+        with pytest.raises(ValueError, match='X has 3 features, but GaussianMixture is expecting 2 features as input'): f(np.zeros((4, 3)))
 
 def test_not_fitted():
     gm = fit()
@@ -83,7 +83,7 @@ def test_one_shot_iterator_refused():
 def test_duplicates_stay_finite_with_reg_covar(ct):
     Xd = np.concatenate([np.zeros((20, 2)), np.ones((20, 2)), rng.normal(size=(10, 2))])
     gm = GaussianMixture(3, covariance_type=ct, dtype=torch.float64, random_state=0, progress=False).fit(Xd)
-    assert torch.isfinite(gm.covariances_).all() and np.isfinite(gm.score(Xd))
+    assert np.isfinite(gm.covariances_).all() and np.isfinite(gm.score(Xd))
 
 @pytest.mark.parametrize('ct', ['full', 'diag', 'spherical'])
 def test_collapse_without_reg_covar_names_the_component(ct):

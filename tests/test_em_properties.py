@@ -19,16 +19,17 @@ f64 = dict(dtype=torch.float64, progress=False)
 
 @pytest.fixture(scope='module')
 def X():
+    "A tensor, so that everything comes back as tensors (NumPy data get NumPy back: test_em_sklearn.py)."
     X, _ = make_blobs(400, 2, centers=K, cluster_std=[.3, 1., 1.5, .6], random_state=1)
-    return X @ np.array([[1., .5], [0., .8]])
+    return torch.as_tensor(X @ np.array([[1., .5], [0., .8]]))
 
 def given_init(X, gm):
     "Constructor arguments that start from `gm`'s fitted parameters, moved a little."
     return dict(weights_init=gm.weights_.cpu().numpy(), means_init=gm.means_.cpu().numpy() + .4, precisions_init=gm.precisions_.cpu().numpy())
 
 def same(a, b, atol=1e-10):
-    "Tensors equal to `atol`, wherever they live."
-    torch.testing.assert_close(a.cpu(), b.cpu(), atol=atol, rtol=0)
+    "Tensors (or arrays) equal to `atol`, wherever they live."
+    torch.testing.assert_close(torch.as_tensor(a).cpu(), torch.as_tensor(b).cpu(), atol=atol, rtol=0)
 
 @pytest.mark.parametrize('ct', COVARIANCE_TYPES)
 @pytest.mark.parametrize('reg', [0., 1e-6, 1e-1])
@@ -115,11 +116,11 @@ def test_integer_weights_equal_repeated_rows(X, ct, device):
     w = np.random.default_rng(0).integers(0, 4, len(X))
     kw = dict(covariance_type=ct, tol=0, max_iter=10, device=device, **given_init(X, ref), **f64)
     a = GaussianMixture(K, **kw).fit(X, sample_weight=w)
-    b = GaussianMixture(K, **kw).fit(np.repeat(X, w, 0))
+    b = GaussianMixture(K, **kw).fit(X.repeat_interleave(torch.as_tensor(w), 0))
     same(a.trace.series('loglik'), b.trace.series('loglik'))
     for attr in ('weights_', 'means_', 'covariances_'): same(getattr(a, attr), getattr(b, attr))
-    assert a.score(X, sample_weight=w) == pytest.approx(b.score(np.repeat(X, w, 0)), abs=1e-12)
-    assert a.bic(X, sample_weight=w) == pytest.approx(b.bic(np.repeat(X, w, 0)), abs=1e-8)
+    assert a.score(X, sample_weight=w) == pytest.approx(b.score(X.repeat_interleave(torch.as_tensor(w), 0)), abs=1e-12)
+    assert a.bic(X, sample_weight=w) == pytest.approx(b.bic(X.repeat_interleave(torch.as_tensor(w), 0)), abs=1e-8)
 
 def test_weighted_kmeans_init_runs(X):
     w = np.r_[np.zeros(100), np.ones(300)]
@@ -146,7 +147,7 @@ def test_out_of_core_initialises_from_the_first_batch(X):
 
 def test_partial_fit_approaches_batch_answer(device):
     "Stepwise online EM over a stream seen once ends near batch EM on all of it."
-    Xs, _ = make_blobs(20_000, 2, centers=3, cluster_std=[.5, 1., 1.5], random_state=4)
+    Xs = torch.as_tensor(make_blobs(20_000, 2, centers=3, cluster_std=[.5, 1., 1.5], random_state=4)[0])
     batch = GaussianMixture(3, random_state=0, device=device, **f64).fit(Xs)
     online = GaussianMixture(3, random_state=0, device=device, **f64)
     for i in range(0, len(Xs), 200): online.partial_fit(Xs[i:i + 200])
@@ -232,14 +233,16 @@ def test_float32_close_to_float64(X):
 def test_float32_with_duplicates_far_from_the_centre(ct, device):
     "A component shrunk onto duplicates (variance reg_covar) is computed without cancellation, so float32 still agrees with float64."
     rng = np.random.default_rng(0)
-    Xd = np.concatenate([np.zeros((100, 3)) + 7, rng.normal(size=(150, 3)) * .1 - 5, rng.normal(size=(150, 3))]) + 1000
+    Xd = torch.as_tensor(np.concatenate([np.zeros((100, 3)) + 7, rng.normal(size=(150, 3)) * .1 - 5, rng.normal(size=(150, 3))]) + 1000)
     a = GaussianMixture(3, covariance_type=ct, random_state=0, progress=False, device=device).fit(Xd)
     b = GaussianMixture(3, covariance_type=ct, random_state=0, device=device, **f64).fit(Xd)
     assert abs(a.score(Xd) - b.score(Xd)) < 1e-4 and torch.isfinite(a.covariances_).all()
 
 def test_tensors_in_and_out(X):
-    gm = GaussianMixture(K, random_state=0, **f64).fit(torch.as_tensor(X))
-    for out in (gm.predict(X), gm.predict_proba(X), gm.score_samples(X), gm.means_): assert isinstance(out, torch.Tensor)
+    "Tensors in, tensors out; per call, NumPy in, NumPy out."
+    gm = GaussianMixture(K, random_state=0, **f64).fit(X)
+    for out in (gm.predict(X), gm.predict_proba(X), gm.score_samples(X), gm.means_, gm.sample(2)[0]): assert isinstance(out, torch.Tensor)
+    for out in (gm.predict(X.numpy()), gm.predict_proba(X.numpy()), gm.score_samples(X.numpy())): assert isinstance(out, np.ndarray)
     assert gm.predict(X).dtype == torch.int64 and torch.equal(gm.fit_predict(X), gm.predict(X))
     assert isinstance(gm.score(X), float) and isinstance(gm.bic(X), float)
 
@@ -269,3 +272,20 @@ def test_cuda_matches_cpu(X):
     a = GaussianMixture(K, **given_init(X, ref), **kw).fit(X)
     b = GaussianMixture(K, device='cuda', **given_init(X, ref), **kw).fit(X)
     torch.testing.assert_close(b.means_.cpu(), a.means_, atol=1e-9, rtol=0)
+
+def test_outputs_are_ordinary_tensors(X):
+    "EM runs in torch.inference_mode (less overhead a step), but nothing it hands out is an inference tensor: autograd can use all of it."
+    gm = GaussianMixture(K, random_state=0, **f64)
+    s0 = gm.init(X); gm.step(); gm.m_step()
+    seen = []
+    gm.fit(X, callback=lambda m, s: seen.append(torch.is_inference_mode_enabled()))
+    assert seen and not any(seen)   # the callback runs outside inference mode
+    gm.partial_fit(X[:50])
+    outs = [s0.means, gm.trace.last.means, gm.means_, gm.covariances_, gm.weights_, gm.precisions_cholesky_, gm.predict_proba(X),
+            gm.score_samples(X), gm.sample(3)[0], *gm.state_dict().values()]
+    assert not any(t.is_inference() for t in outs)
+    mu = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    ((gm.means_ - mu) ** 2).sum().backward()   # an inference tensor here would raise
+    torch.testing.assert_close(mu.grad, -2 * gm.means_.sum(0))
+    before = gm.means_.clone(); gm.means_.add_(1.)   # a copy: writing to it leaves the model alone
+    torch.testing.assert_close(gm.means_, before, rtol=0, atol=0)

@@ -31,15 +31,6 @@ EXPECTED_FAILURES = {
     'check_parameters_default_constructible':
         "dtype defaults to torch.float32, a torch.dtype (PyTorch's convention, DESIGN); it is an immutable singleton, so clone "
         "and get_params keep it (test_dtype_survives_clone), but the check allows only Python and NumPy scalar types",
-    'check_fit_idempotent':
-        "predict returns torch tensors (DESIGN: tensors out), whose torch dtype np.issubdtype cannot read; refitting gives "
-        "the same outputs (test_refit_is_idempotent)",
-    'check_n_features_in_after_fitting':
-        "predict, predict_proba, score and partial_fit do check n_features_in_ (test_feature_count_is_checked), in mlenb's "
-        "words ('X: has 1 features, but this GaussianMixture was fitted with 4'), not the sentence the check matches",
-    'check_fit2d_predict1d':
-        "1-D X is refused with a ValueError and reshaping advice in mlenb's words ('reshape it: X.reshape(-1, 1) ...', "
-        "tests/test_em_bad_inputs.py), not the 'Reshape your data' the check matches",
 }
 
 @parametrize_with_checks([gmm(1, random_state=None), gmm(1, random_state=None, covariance_type='diag', missing='marginalise')],
@@ -62,19 +53,65 @@ def test_dtype_survives_clone():
 
 def test_refit_is_idempotent():
     gm = gmm()
-    first = [np.asarray(f(X)) for f in (gm.fit(X).predict, gm.predict_proba, gm.score_samples)]
-    again = [np.asarray(f(X)) for f in (gm.fit(X).predict, gm.predict_proba, gm.score_samples)]
+    first = [f(X) for f in (gm.fit(X).predict, gm.predict_proba, gm.score_samples)]
+    again = [f(X) for f in (gm.fit(X).predict, gm.predict_proba, gm.score_samples)]
     for a, b in zip(first, again): np.testing.assert_array_equal(a, b)
 
 def test_feature_count_is_checked():
+    "In scikit-learn's words (check_n_features_in_after_fitting matches them), naming X."
     gm = gmm().fit(X)
     assert gm.n_features_in_ == 2
     for f in (gm.predict, gm.predict_proba, gm.score_samples, gm.score, gm.partial_fit):
-        with pytest.raises(ValueError, match='X: has 1 features, but this GaussianMixture was fitted with 2'): f(X[:, :1])
+        with pytest.raises(ValueError, match='^X has 1 features, but GaussianMixture is expecting 2 features as input'): f(X[:, :1])
 
 def test_1d_X_is_refused_with_advice():
     gm = gmm().fit(X)
-    with pytest.raises(ValueError, match=r'got shape \(3,\); reshape it'): gm.predict(X[:3, 0])
+    with pytest.raises(ValueError, match=r'^X: .*got shape \(3,\); Reshape your data: X.reshape\(-1, 1\)'): gm.predict(X[:3, 0])
+
+
+# --- NumPy in, NumPy out; tensors in, tensors out -----------------------------------------------------------------------
+FLOAT = {torch.float32: np.float32, torch.float64: np.float64}
+Z = X / [1, 500]   # the blobs on comparable scales (float32 EM on X itself fails at its first iteration, a known problem)
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_numpy_in_numpy_out(dtype):
+    "Fitted on NumPy data, every array comes back as NumPy in the model's dtype, equal to the tensor route's values."
+    a, t = gmm(dtype=dtype).fit(Z), gmm(dtype=dtype).fit(torch.as_tensor(Z))
+    for name in ('weights_', 'means_', 'covariances_', 'precisions_', 'precisions_cholesky_'):
+        va, vt = getattr(a, name), getattr(t, name)
+        assert isinstance(va, np.ndarray) and va.dtype == FLOAT[dtype] and isinstance(vt, torch.Tensor) and vt.dtype == dtype, name
+        np.testing.assert_array_equal(va, vt.numpy())
+    for m in ('predict', 'predict_proba', 'score_samples'):
+        va, vt = getattr(a, m)(Z), getattr(a, m)(torch.as_tensor(Z))
+        assert isinstance(va, np.ndarray) and isinstance(vt, torch.Tensor), m
+        np.testing.assert_array_equal(va, vt.numpy())
+    assert a.predict(Z).dtype == np.int64 and a.predict_proba(Z).dtype == FLOAT[dtype]
+    (pa, ya), (pt, yt) = a.sample(5), t.sample(5)
+    assert isinstance(pa, np.ndarray) and isinstance(ya, np.ndarray) and isinstance(pt, torch.Tensor) and isinstance(yt, torch.Tensor)
+    np.testing.assert_array_equal(pa, pt.numpy())
+    assert all(isinstance(s.means, torch.Tensor) for s in a.trace) and all(isinstance(v, torch.Tensor) for v in a.state_dict().values())
+
+def test_accuracy_the_numpy_way():
+    "The issue's case: `(gm.predict(X) == y).mean()` works on NumPy labels."
+    y = np.repeat([0, 1, 2], 80)
+    gm = gmm().fit(X)
+    assert isinstance(gm.predict(X) == y, np.ndarray)
+    pred = gm.predict(X)
+    relabel = {int(np.bincount(pred[y == c]).argmax()): c for c in range(3)}
+    assert (np.vectorize(relabel.get)(pred) == y).mean() == 1.0
+
+def test_other_kinds_come_back_as_numpy():
+    "Lists and pandas frames are not tensors, so they get NumPy back; batches follow the first batch's kind; partial_fit its batch's."
+    pd = pytest.importorskip('pandas')
+    assert isinstance(gmm().fit(X.tolist()).means_, np.ndarray)
+    assert isinstance(gmm().fit(pd.DataFrame(X)).predict(pd.DataFrame(X)), np.ndarray)
+    assert isinstance(gmm().fit([X[:100], X[100:]]).means_, np.ndarray)
+    assert isinstance(gmm().fit([torch.as_tensor(X[:100]), torch.as_tensor(X[100:])]).means_, torch.Tensor)
+    gm = gmm().partial_fit(X)
+    assert isinstance(gm.means_, np.ndarray) and isinstance(gm.partial_fit(torch.as_tensor(X)).means_, torch.Tensor)
+    sd = gmm().fit(X).state_dict()
+    assert isinstance(gmm().load_state_dict(sd).means_, torch.Tensor)
+    assert isinstance(gmm().load_state_dict({k: v.numpy() for k, v in sd.items()}).means_, np.ndarray)
 
 
 # --- examples: the tools a researcher reaches for ------------------------------------------------------------------------
@@ -82,7 +119,7 @@ def test_pipeline_fits_and_scores():
     pipe = make_pipeline(StandardScaler(), gmm()).fit(X)
     Z = StandardScaler().fit_transform(X)
     assert pipe.score(X) == pytest.approx(gmm().fit(Z).score(Z), abs=1e-10)
-    assert torch.equal(pipe.predict(X), gmm().fit(Z).predict(Z))
+    np.testing.assert_array_equal(pipe.predict(X), gmm().fit(Z).predict(Z))
 
 def test_grid_search_over_n_components_by_score():
     "Scored by the held-out mean log-likelihood (the model's `score`), three blobs want three components (folds shuffled: X is sorted by blob)."
