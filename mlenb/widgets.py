@@ -208,13 +208,15 @@ def _em_show(self:EMPanel, i:int):
     tr = self.engine.trace
     s = tr.seek(i)
     K, d = s['weights'].shape[-1], self.X.shape[1]
-    resp = s.get('resp')
-    if resp is None and i > 0: resp = tr[i - 1].get('resp')   # an M snapshot keeps the responsibilities it came from
+    # an M snapshot shows the responsibilities it came from; a long trace keeps only every 2nd, 4th, ...: the nearest kept
+    j = next((j for j in range(i, -1, -1) if tr[j].get('resp') is not None), None)
+    resp = None if j is None else tr[j]['resp']
     _, m2, c2 = viz.project(self.center, self.plane, means=s['means'], covariances=_full_covariances(s['covariances'], self.engine.covariance_type, K, d))
     viz.update_em_figure(self.fig, Snapshot(means=m2, covariances=c2, resp=resp), tr, shown=i)
     self.view.draw()
     n, p, ll = len(self.X), self.engine._n_parameters(), s['loglik']
     head = f"snapshot {i}/{len(tr) - 1} &nbsp; iteration {s['step']} ({s['phase']}) &nbsp; "
+    if j is not None and j < i - (s['phase'] == 'M'): head += f"(colours of snapshot {j}: the trace keeps fewer as it grows) &nbsp; "
     if math.isfinite(ll): self.status.value = head + f"mean log-likelihood <b>{ll:.5f}</b> &nbsp; BIC {-2 * n * ll + p * math.log(n):.1f} &nbsp; AIC {-2 * n * ll + 2 * p:.1f}"
     else: self.status.value = head + f"ELBO <b>{s['elbo']:.5f}</b> (the lower bound; the next E-step lifts the log-likelihood onto it)"
 

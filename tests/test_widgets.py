@@ -239,3 +239,17 @@ def test_decoding_status_says_how_much_of_P_a_truncated_truth_covers():
     assert f"{tr['support_size']} most probable outputs" in d.status.value and f"{tr['support_mass']:.0%}" in d.status.value
     t = DecodingPanel(model='toy translation', num_samples=8)      # an exact support: nothing to say
     assert t.analysis['truth']['exact'] and 'most probable outputs' not in t.status.value
+
+
+def test_a_long_session_still_colours_the_points_when_the_trace_is_thinned():
+    "Past the engine's display budget the trace keeps every 2nd, 4th, ... snapshot's responsibilities: every shown one is coloured."
+    p = EMPanel(n_samples=200)
+    p.engine.display_size = 600                              # 200 points x K=3: the trace keeps 50 snapshots' worth
+    for _ in range(40): p.step_button.click()
+    tr = p.engine.trace
+    assert sum(s.get('resp') is not None for s in tr) < len(tr)          # some were dropped ...
+    for i in range(len(tr)):
+        p.history.value = i
+        assert p.fig.data[0].marker.color is not None and len(p.fig.data[0].marker.color) == 200, i   # ... none shows grey,
+        kept = tr[i].get('resp') is not None or (tr[i]['phase'] == 'M' and tr[i - 1].get('resp') is not None)
+        assert ('colours of snapshot' in p.status.value) != kept, (i, p.status.value)               # and a stand-in says so
