@@ -15,6 +15,7 @@ on one (on a busy two-core machine two threads can be many times slower).
     python bench/flows_vs_peers.py             # 8 rounds of 200 steps (spline: 60)
     python bench/flows_vs_peers.py --quick     # 3 rounds of 40 steps (spline: 15), a smoke test
     python bench/flows_vs_peers.py --device cuda   # on a GPU: batches 512 and 65,536, mlenb with and without a CUDA graph
+    python bench/flows_vs_peers.py --quality   # no peers: the KL that mlenb's defaults reach on every built-in 2-D target
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
@@ -111,7 +112,7 @@ class Mine:
     def __init__(self, arch, layers, hidden, data, device, cuda_graph):
         torch.manual_seed(0)
         flow = Flow.realnvp(D, layers, hidden) if arch == 'realnvp' else Flow.nsf(D, layers, hidden, bins=BINS, bound=BOUND, actnorm=False)
-        self.trainer = Trainer(flow, data.reshape(-1, D), lr=1e-3, batch_size=data.shape[1], device=device, val_size=256,
+        self.trainer = Trainer(flow, data.reshape(-1, D), lr=1e-3, schedule='constant', batch_size=data.shape[1], device=device, val_size=256,
                                grid_every=0, progress=False, cuda_graph=cuda_graph)
         self.sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else (lambda: None)
 
@@ -137,8 +138,31 @@ def bench(arch, args, batch):
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
+def quality(args):
+    "KL to each built-in 2-D target after `Trainer(Flow.nsf(2), name, seed=0).fit(steps)`: every other choice the defaults."
+    from mlenb.data import TOY_NAMES
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}: Flow.nsf(2) and Trainer's defaults, "
+          f"{args.quality_steps} steps, KL on 200,000 fresh draws")
+    out = []
+    for name in args.targets or TOY_NAMES:
+        torch.manual_seed(0)
+        tr = Trainer(Flow.nsf(D), name, seed=0, device=args.device, eval_every=1000, val_size=5000, grid_every=0, progress=False)
+        tr.fit(args.quality_steps)
+        x = toy(name).sample(200_000, seed=12345, device=tr.device)
+        with torch.no_grad(): lq = torch.cat([tr.flow.log_prob(c) for c in x.split(20_000)]).double()
+        d = toy(name).log_prob(x.double()) - lq                   # log p - log q: its mean is the KL, the entropy's noise paired away
+        row = {'target': name, 'nll_minus_h': -float(lq.mean()) - toy(name).entropy(), 'kl': float(d.mean()),
+               'kl_se': float(d.std()) / 200_000 ** 0.5, 'train_s': tr.elapsed, 'lr': tr.base_lr, 'schedule': tr.schedule}
+        print(f"{name:13} NLL - H {row['nll_minus_h']:.4f}   KL {row['kl']:.4f} ± {row['kl_se']:.4f}   {row['train_s']:.0f} s", flush=True)
+        out.append(row)
+    if args.json: print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quality', action='store_true', help="no timing: the KL the default flow and Trainer reach on every built-in 2-D target")
+    ap.add_argument('--quality-steps', type=int, default=5000, help='training steps per target, with --quality')
+    ap.add_argument('--targets', nargs='*', default=None, help='with --quality: the targets (default: all the built-in 2-D ones)')
     ap.add_argument('--quick', action='store_true', help='3 rounds of 40 steps (spline 15): a smoke test')
     ap.add_argument('--arch', nargs='+', default=['realnvp', 'spline'], choices=['realnvp', 'spline'])
     ap.add_argument('--peers', nargs='*', default=list(PEERS), choices=list(PEERS))
@@ -157,6 +181,7 @@ def main():
     if args.batch is None: args.batch = [512, 65536] if torch.device(args.device).type == 'cuda' else [512]
     torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
+    if args.quality: return quality(args)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, {args.layers} coupling layers, hidden {args.hidden}x2, "
           f"{args.rounds} rounds, median steps/s")
     out = []

@@ -62,9 +62,15 @@ class Chain(Transform):
         super().__init__()
         for t in transforms:
             if not isinstance(t, Transform): raise TypeError(f"transforms: expected Transform objects, got {type(t).__name__}")
+        sized = [(i, t) for i, t in enumerate(transforms) if getattr(t, 'dim', None)]
+        for i, t in sized[1:]:
+            j, first = sized[0]
+            if t.dim != first.dim:
+                raise ValueError(f"transforms: layer {i} ({type(t).__name__}) acts on {t.dim}-D points, but layer {j} "
+                                 f"({type(first).__name__}) on {first.dim}-D ones; every layer needs the same dimension")
         self.layers = nn.ModuleList(transforms)
         self.x_dependent = any(t.x_dependent for t in transforms)
-        self.dim = next((t.dim for t in transforms if getattr(t, 'dim', None)), None)
+        self.dim = sized[0][1].dim if sized else None
 
     def forward(self, x):
         ladj = x.new_zeros(x.shape[0])
@@ -119,6 +125,10 @@ def _check_numel(what:str, numel:int)->int:
     check_memory(what, numel * torch.get_default_dtype().itemsize)
     return numel
 
+def _generator(seed, device='cpu')->torch.Generator|None:
+    "A generator for `seed` on `device`; None for None, so that torch's global generator draws (as torch's distributions do)."
+    return None if seed is None else make_generator(seed, device)
+
 def _int_tensor(name:str, value, expected:str, allow_bool:bool=False)->Tensor:
     "`value` (a permutation, an order, a mask) as an integer tensor; a TypeError naming `name` if it is not one."
     try: t = torch.as_tensor(value)
@@ -149,10 +159,10 @@ class Reverse(Permutation):
 
 def RandomPermutation(
     dim:int,                            # number of coordinates
-    seed:int|torch.Generator|None=None, # the permutation's seed
+    seed:int|torch.Generator|None=None, # the permutation's seed; None: torch's global generator
 )->Permutation:
     "A `Permutation` drawn uniformly at random."
-    return Permutation(torch.randperm(_check_dim(dim), generator=make_generator(seed)))
+    return Permutation(torch.randperm(_check_dim(dim), generator=_generator(seed)))
 
 # %% ../nbs/03_flows.ipynb #19
 class ActNorm(Transform):
@@ -345,10 +355,10 @@ def _rqs_reference(
     d0, d1 = d.gather(-1, k)[:, 0], d.gather(-1, k + 1)[:, 0]
     s, c = hk / wk, None
     if inverse:
-        dy = u - yk
+        dy = torch.minimum((u - yk).clamp_min(0), hk)   # rounding can put u a little outside its bin's heights
         c = d0 + d1 - 2 * s
         a, b, cc = hk * (s - d0) + dy * c, hk * d0 - dy * c, -s * dy
-        xi = 2 * cc / (-b - (b * b - 4 * a * cc).clamp_min(0).sqrt())
+        xi = (2 * cc / (-b - (b * b - 4 * a * cc).clamp_min(0).sqrt())).clamp(0, 1)   # the root in [0, 1], to rounding
         out = (xk + xi * wk) * (2 * bound) - bound
     else:
         xi = (u - xk) / wk
@@ -360,10 +370,16 @@ def _rqs_reference(
     return torch.where(inside, out, x), torch.where(inside, -ladj if inverse else ladj, 0.)
 
 # %% ../nbs/03_flows.ipynb #45
+def _in_torch_func()->bool:
+    "Inside a `torch.func` transform (vmap, grad, jacrev...), where Python may not branch on a tensor's values."
+    return torch._C._are_functorch_transforms_active()
+
 class _RQSplineFn(torch.autograd.Function):
     "The forward rational-quadratic spline with a fused, hand-derived backward."
+    generate_vmap_rule = True   # torch.func: forward and backward are plain tensor code, so vmap derives its rule
+
     @staticmethod
-    def forward(ctx, x, p, bound):
+    def forward(x, p, bound):   # y, log|dy/dx| and the intermediates the backward needs (outputs, so that torch.func can see them)
         K, M = (p.shape[-1] + 1) // 3, x.shape[0]
         sm = torch.softmax(p[:, :2 * K].reshape(M, 2, K), -1)
         wh = sm * (1 - MIN_BIN * K) + MIN_BIN
@@ -386,14 +402,33 @@ class _RQSplineFn(torch.autograd.Function):
         C = torch.addcmul(torch.addcmul(d1 * xi * xi, s, t, value=2.), d0, om * om)
         y = torch.where(inside, torch.addcmul(yk, hk, R) * (2 * bound) - bound, x)
         ladj = torch.where(inside, C.log() + 2 * (s / den).log(), 0.)
-        ctx.save_for_backward(x, p, sm, k, inside, raw, xi, om, t, s, wk, hk, d0, d1, den, R, C)
-        ctx.bound = bound
-        return y, ladj
+        return y, ladj, sm, k, inside, raw, xi, om, t, s, wk, hk, d0, d1, den, R, C
 
     @staticmethod
-    def backward(ctx, gy, gl):
+    def setup_context(ctx, inputs, output):
+        x, p, bound = inputs
+        ctx.mark_non_differentiable(*output[2:])
+        ctx.set_materialize_grads(False)            # no zero gradients made for the intermediates
+        ctx.save_for_backward(x, p, *output[2:])
+        ctx.save_for_forward(x, p)
+        ctx.bound = bound
+
+    @staticmethod
+    def jvp(ctx, tx, tp, _):   # forward mode (jacfwd, hessian): the reference's
+        x, p = ctx.saved_tensors[:2]
+        tx, tp = torch.zeros_like(x) if tx is None else tx, torch.zeros_like(p) if tp is None else tp
+        ty, tl = torch.func.jvp(lambda a, b: _rqs_reference(a, b, ctx.bound), (x, p), (tx, tp))[1]
+        return (ty, tl) + (None,) * 15
+
+    @staticmethod
+    def backward(ctx, gy, gl, *_):
         x, p, sm, k, inside, raw, xi, om, t, s, wk, hk, d0, d1, den, R, C = ctx.saved_tensors
         B = ctx.bound
+        if gy is None: gy = torch.zeros_like(x)
+        if gl is None: gl = torch.zeros_like(x)
+        if _in_torch_func():          # torch.func: the reference's vjp, which its transforms can differentiate again
+            gx, gp = torch.func.vjp(lambda a, b: _rqs_reference(a, b, B), x, p)[1]((gy, gl))
+            return gx, gp, None
         if torch.is_grad_enabled():   # a graph of the gradient is wanted: differentiate the reference
             wrt = [v for v, need in zip((x, p), ctx.needs_input_grad[:2]) if need]
             with torch.enable_grad(): gs = iter(torch.autograd.grad(_rqs_reference(x, p, B), wrt, (gy, gl), create_graph=True))
@@ -416,9 +451,9 @@ class _RQSplineFn(torch.autograd.Function):
         before, at = (ar < k)[:, None, :], (ar == k)[:, None, :]
         g_left, g_w = torch.stack([-g_u, gyn], -1)[..., None], torch.stack([g_wk, g_hk], -1)[..., None]
         g_wh = torch.where(before, g_left, torch.where(at, g_w, 0.)) * (1 - MIN_BIN * K)
-        g_sm = torch._softmax_backward_data(g_wh, sm, -1, sm.dtype)
+        g_sm = sm * (g_wh - (g_wh * sm).sum(-1, keepdim=True))                  # softmax's backward
         g_raw = torch.stack([g_d0, g_d1], -1) * torch.sigmoid(raw)
-        g_d = x.new_zeros(M, K + 1).scatter_add_(1, torch.cat([k, k + 1], 1), g_raw)[:, 1:K]
+        g_d = x.new_zeros(M, K + 1).scatter_add(1, torch.cat([k, k + 1], 1), g_raw)[:, 1:K]   # out of place: vmap-able
         g_p = torch.cat([g_sm.reshape(M, 2 * K), g_d], -1)
         g_x = torch.where(inside, g_u * (0.5 / B), gy) if ctx.needs_input_grad[0] else None
         return g_x, g_p, None
@@ -433,8 +468,8 @@ def rq_spline(
     "Monotone rational-quadratic spline with linear tails (Durkan et al. 2019), elementwise."
     shape = x.shape
     x, p = x.reshape(-1), p.reshape(-1, p.shape[-1])
-    if not inverse and torch.is_grad_enabled() and (x.requires_grad or p.requires_grad):
-        y, l = _RQSplineFn.apply(x, p, float(bound))
+    if not inverse and torch.is_grad_enabled() and (x.requires_grad or p.requires_grad) and not _in_torch_func():   # torch.func: plain ops, any transform
+        y, l = _RQSplineFn.apply(x, p, float(bound))[:2]
     else: y, l = _rqs_reference(x, p, bound, inverse)
     return y.view(shape), l.view(shape)
 
@@ -500,7 +535,7 @@ class Coupling(Transform):
 
     def _run(self, x:Tensor, inverse:bool)->tuple[Tensor, Tensor]:
         xa, xb = self._split(x)
-        p = self.net(xa).view(x.shape[0], self.nb, -1)
+        p = self.net(xa).view(x.shape[0], self.nb, self.map.n_params)   # explicit sizes: an empty batch too
         yb, l = (self.map.inverse if inverse else self.map)(xb, p)
         return self._join(xa, yb), (l.view(-1) if self.nb == 1 else l.sum(-1))
 
@@ -541,13 +576,13 @@ class Autoregressive(Transform):
         with torch.no_grad(): self.made[-1].bias.copy_(elementwise.init_bias(dim).flatten())
 
     def forward(self, x):
-        z, l = self.map(x, self.made(x).view(x.shape[0], self.dim, -1))
+        z, l = self.map(x, self.made(x).view(x.shape[0], self.dim, self.map.n_params))
         return z, l.sum(-1)
 
     def inverse(self, z):
         x = torch.zeros_like(z)
         for _ in range(self.dim):   # after pass i, the first i coordinates in the order are exact
-            x, l = self.map.inverse(z, self.made(x).view(z.shape[0], self.dim, -1))
+            x, l = self.map.inverse(z, self.made(x).view(z.shape[0], self.dim, self.map.n_params))
         return x, l.sum(-1)
 
     def extra_repr(self): return f"map={self.map}, order={self.made.order.tolist()}"
@@ -610,7 +645,7 @@ def _base_log_prob(self:Flow, z:Tensor)->Tensor:
 @patch
 def _base_sample(self:Flow, n:int, seed)->Tensor:
     if self.base is None:
-        return torch.randn(n, self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
+        return torch.randn(n, self.dim, generator=_generator(seed, self.device), device=self.device, dtype=self.dtype)
     if seed is None: return self.base.sample((n,)).to(self.device, self.dtype)
     devices = [self.device] if self.device.type == 'cuda' else []
     s = int(torch.randint(2**62, (1,), generator=seed, device=seed.device)) if isinstance(seed, torch.Generator) else check_seed('seed', seed)
@@ -622,7 +657,8 @@ def _base_sample(self:Flow, n:int, seed)->Tensor:
 @patch
 def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
     "`x` as a (N, D) tensor on the flow's device and dtype, and its batch shape; ValueError on a wrong shape, NaN, inf or overflow."
-    x = as_tensor(x, name=name, ndim=None, dtype=self.dtype, device=self.device, min_rows=0, detach=False)
+    if _in_torch_func(): x = torch.as_tensor(x).to(self.device, self.dtype)   # checking values would branch on them: shapes only
+    else: x = as_tensor(x, name=name, ndim=None, dtype=self.dtype, device=self.device, min_rows=0, detach=False)
     if x.ndim == 0 or x.shape[-1] != self.dim:
         raise ValueError(f"{name}: expected shape (..., {self.dim}) for this {self.dim}-D flow, got {tuple(x.shape)}")
     return x.reshape(-1, self.dim), x.shape[:-1]
@@ -630,6 +666,8 @@ def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
 def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
     "NaN from checked, finite points is arithmetic that overflowed far out: -inf (zero density) there, unless the parameters are NaN."
     nan = torch.isnan(lp)
+    if _in_torch_func():   # the same rule without a branch
+        return lp.masked_fill(nan & torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all(), -math.inf)
     if nan.any() and all(torch.isfinite(p).all() for p in model.parameters()): return lp.masked_fill(nan, -math.inf)
     return lp
 
@@ -644,7 +682,7 @@ def log_prob(self:Flow,
 )->Tensor:      # log q(x), shape (...)
     "Exact log-density of the flow at `x`."
     x, batch = self._check_points(x)
-    if not len(x): return x.new_zeros(batch)   # no points: no work (the layers' reshapes need at least one)
+    if not len(x): return x.new_zeros(batch)   # no points: no work
     return _zero_density_if_overflowed(self, self._log_prob(x)).view(batch)
 
 @patch
@@ -674,11 +712,10 @@ def _check_rows(model:nn.Module, name:str, value, n:int)->int:
 @patch
 def rsample(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws (an int n: (n,))
-    seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None
+    seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None (torch's global generator)
 )->Tensor:                               # (*sample_shape, D), differentiable in the flow's parameters
     "Reparameterised draws: base noise pushed through the inverse transforms."
     shape = _shape(sample_shape)
-    if not shape.numel(): return torch.zeros(*shape, self.dim, device=self.device, dtype=self.dtype)
     x, _ = self.transform.inverse(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
     return x.view(*shape, self.dim)
 
@@ -696,7 +733,7 @@ def _push(self:Flow, z:Tensor)->tuple[Tensor, Tensor]:
 @patch
 def rsample_and_log_prob(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws
-    seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None
+    seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None (torch's global generator)
 )->tuple[Tensor, Tensor]:                # draws (*sample_shape, D) and their log q, both differentiable
     "Draws and their log-density in one pass through the inverse transforms."
     shape = _shape(sample_shape)
@@ -933,7 +970,7 @@ def ssm_loss(
 )->Tensor:                              # scalar
     "Sliced score matching (variance-reduced), as EBFlow trains flows."
     x = x.detach().requires_grad_(True)
-    if v is None: v = torch.randn(x.shape, generator=make_generator(seed, x.device), device=x.device, dtype=x.dtype)
+    if v is None: v = torch.randn(x.shape, generator=_generator(seed, x.device), device=x.device, dtype=x.dtype)
     with torch.enable_grad():
         s = -torch.autograd.grad(flow.energy(x).sum(), x, create_graph=True)[0]
         hv = torch.autograd.grad((s * v).sum(), x, create_graph=True)[0]
@@ -947,7 +984,7 @@ def dsm_loss(
     eps:Tensor|None=None,               # standard normal noise (N, D) to use instead of fresh noise
 )->Tensor:                              # scalar
     "Denoising score matching, weighted by sigma^2 (Vincent 2011)."
-    if eps is None: eps = torch.randn(x.shape, generator=make_generator(seed, x.device), device=x.device, dtype=x.dtype)
+    if eps is None: eps = torch.randn(x.shape, generator=_generator(seed, x.device), device=x.device, dtype=x.dtype)
     s = score(flow, x + sigma * eps)
     return 0.5 * ((sigma * s + eps) ** 2).sum(-1).mean()
 
@@ -1012,7 +1049,7 @@ def _integrate(self:ContinuousFlow, x:Tensor, t0:float, t1:float, with_div:bool,
 def _log_prob(self:ContinuousFlow, x:Tensor, seed=None)->Tensor:
     eps = None
     if self.divergence == 'hutchinson':
-        eps = torch.randint(0, 2, x.shape, generator=make_generator(seed, x.device), device=x.device).to(x.dtype) * 2 - 1
+        eps = torch.randint(0, 2, x.shape, generator=_generator(seed, x.device), device=x.device).to(x.dtype) * 2 - 1
     z, acc = self._integrate(x, 1., 0., True, eps)     # backwards in time: acc = -integral of the divergence
     return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * _LOG_2PI + acc
 
@@ -1029,7 +1066,7 @@ def log_prob(self:ContinuousFlow,
 def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None)->Tensor: # see `Flow.rsample`
     "Draws: base noise integrated forwards from t=0 to t=1 (differentiable through the solver)."
     shape = _shape(sample_shape)
-    z = torch.randn(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), self.dim, generator=make_generator(seed, self.device), device=self.device, dtype=self.dtype)
+    z = torch.randn(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), self.dim, generator=_generator(seed, self.device), device=self.device, dtype=self.dtype)
     return self._integrate(z, 0., 1., False)[0].view(*shape, self.dim)
 
 ContinuousFlow.sample, ContinuousFlow.forward = Flow.sample, Flow.forward   # the same code serves both
@@ -1044,7 +1081,7 @@ def cfm_loss(
 )->Tensor:                              # scalar
     "Conditional flow matching on straight paths (Lipman et al. 2023): regress the velocity, no ODE."
     if x0 is None or t is None:
-        g = make_generator(seed, x1.device)
+        g = _generator(seed, x1.device)
         x0 = torch.randn(x1.shape, generator=g, device=x1.device, dtype=x1.dtype)
         t = torch.rand(x1.shape[0], generator=g, device=x1.device, dtype=x1.dtype)
     c = 1 - field.sigma_min
@@ -1100,6 +1137,13 @@ def _sub_seed(seed:int, k:int)->int:
     "The run's k-th stream of randomness, still a seed in `check_seed`'s range."
     return (seed + k) % 2**63
 
+def _finite_rows(log_p:Callable)->Callable:
+    "`log_p` that gives NaN, without calling it there, at rows that are not finite (a diverging flow's draws): the loss says so, not the target."
+    def f(x:Tensor)->Tensor:
+        ok = torch.isfinite(x).all(-1)
+        return torch.where(ok, log_p(torch.where(ok[..., None], x, 0.)), math.nan)   # no branch: CUDA graphs and compile keep working
+    return f
+
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
     def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None):
@@ -1136,9 +1180,16 @@ class _Target:
         elif callable(target):
             self.kind, self.name, self.log_p = 'energy', getattr(target, '__name__', 'energy'), target
         else: raise TypeError(f"target={target!r}: expected a toy's name, a Distribution, a data array (N, D) or a log-density callable")
+        if self.log_p is not None: self.log_p = _finite_rows(self.log_p)
 
     def _check_dim(self, d:int):
         if d != self.dim: raise ValueError(f"target: its points are {d}-D, but the flow is {self.dim}-D")
+
+    def retype(self, dtype:torch.dtype):
+        "Follow the flow to another dtype: the validation set and the data are cast."
+        self.dtype = dtype
+        if self.val is not None: self.val = self.val.to(dtype)
+        if self.data is not None: self.data = self.data.to(dtype)
 
     def _dequantize(self, x:Tensor, g:torch.Generator)->Tensor:
         return (x + torch.rand(x.shape, generator=g, device=self.device, dtype=self.dtype)) / self.levels
@@ -1187,9 +1238,9 @@ class Trainer:
         flow:Flow|ContinuousFlow,      # the model; the trainer owns its parameters' storage from now on
         target,                        # a toy's name, a Distribution, a data array (N, D), or a log-density callable
         objective:str='nll',           # one of `OBJECTIVES`
-        lr:float=1e-3,                 # Adam's learning rate (the peak, with a schedule)
+        lr:float=2e-3,                 # Adam's learning rate (the peak, with a schedule)
         batch_size:int=512,            # points (or base draws) per step
-        schedule:str='constant',       # 'constant', or 'cosine': lr decays to zero over `total_steps`
+        schedule:str='cosine',         # 'cosine': lr decays to zero over `total_steps` (or each `fit`; `step` alone keeps it), or 'constant'
         total_steps:int|None=None,     # the cosine schedule's length; None: set by each `fit(steps)`
         seed:int=0,                    # seeds every random number of the run
         device:str|torch.device|None=None, # None: where the flow is; else the flow moves there
@@ -1200,6 +1251,7 @@ class Trainer:
         patience:int|None=None,        # early stopping: snapshots without a better validation NLL; None: never
         min_delta:float=1e-3,          # improvement that counts, in nats
         clip_grad:float|None=None,     # clip the gradient's norm to this; None: no clipping
+        max_rise:float|None=10.,       # diverged: a snapshot's validation NLL (or reverse KL) this many nats per dimension above the first's; None: only a non-finite loss
         weight_decay:float=0.,         # Adam's (L2) weight decay
         sigma:float=0.05,              # noise level of denoising score matching
         progress:bool=True,            # a progress bar in `fit`
@@ -1223,6 +1275,7 @@ class Trainer:
         self.patience = None if patience is None else check_int('patience', patience, low=1)
         self.min_delta, self.sigma = check_float('min_delta', min_delta, low=0), check_float('sigma', sigma, low=0, low_open=True)
         self.clip_grad = None if clip_grad is None else check_float('clip_grad', clip_grad, low=0, low_open=True)
+        self.max_rise = None if max_rise is None else check_float('max_rise', max_rise, low=0, low_open=True)
         self.weight_decay = check_float('weight_decay', weight_decay, low=0)
         val_size = (1000 if continuous else 20_000) if val_size is None else check_int('val_size', val_size, low=1)
         for k, v in (('progress', progress), ('cuda_graph', cuda_graph), ('compile', compile)):
@@ -1296,16 +1349,52 @@ def _init_state(self:Trainer):
     if isinstance(self.flow, Flow) and self.target.has_samples and self.objective not in ('rkl', 'rkl_path'):
         needs = any(hasattr(t, 'initialize') and not bool(t.initialized) for t in self.flow.transform)
         if needs: self.flow.initialize(self.target.draw(max(self.batch_size, 4096), make_generator(_sub_seed(self.seed, 3), self.device)))
-    self._flat, self._grad, self._params = _flatten_parameters(self.flow)
+    self._flatten()
     self.optimizer = self._make_optimizer()
     self.step_count, self.elapsed, self.stopped = 0, 0., None
     self.best_nll, self._best, self._stale = math.inf, None, 0
     self._good = self._state()
 
 @patch
+def _flatten(self:Trainer):
+    self._flat, self._grad, self._params = _flatten_parameters(self.flow)
+    self._ptrs = [p.data_ptr() for p in self._params]   # where each parameter's view of the flat buffer starts
+
+@patch
 def _state(self:Trainer)->dict:
     "Copies of what a rollback needs: the flow's and the optimiser's state and the step."
     return {'flow': copy.deepcopy(self.flow.state_dict()), 'optimizer': copy.deepcopy(self.optimizer.state_dict()), 'step': self.step_count}
+
+# %% ../nbs/03_flows.ipynb #a58a251c
+@patch
+def _own_parameters(self:Trainer):
+    "Make the flow's parameters views of this trainer's buffer again, if a cast or another trainer changed that."
+    ps = [p for p in self.flow.parameters() if p.requires_grad]
+    if len(ps) != len(self._params) or any(a is not b for a, b in zip(ps, self._params)):
+        raise ValueError("flow: its parameters changed since this Trainer was built (a layer added, replaced or frozen); build a new Trainer")
+    flat = self._flat
+    if all(p.data_ptr() == q and p.dtype == flat.dtype and p.device == flat.device for p, q in zip(ps, self._ptrs)): return
+    if any(p.device != flat.device for p in ps):
+        raise ValueError(f"flow: it moved to {ps[0].device} after this Trainer was built on {flat.device}; build a new Trainer (device= moves the flow)")
+    if any(p.dtype != flat.dtype for p in ps): return self._retype()
+    with torch.no_grad(): flat.copy_(torch.cat([p.detach().reshape(-1) for p in ps]))   # another trainer had them: take them back
+    off = 0
+    for p in ps:
+        p.data = flat[off:off + p.numel()].view_as(p)
+        off += p.numel()
+
+@patch
+def _retype(self:Trainer):
+    "Rebuild the buffers, the optimiser (its state cast), the validation set and the pool in the flow's new dtype."
+    state = self.optimizer.state_dict()
+    self._flatten()                                   # refuses parameters of several dtypes
+    self.optimizer = self._make_optimizer()
+    self.optimizer.load_state_dict(state)             # torch casts Adam's moments to the parameters' dtype
+    self.target.retype(self._flat.dtype)
+    self._graph = None
+    if self._pool is not None:                        # the same draws, in the new dtype
+        pos = self._pos
+        self._g.set_state(self._pool_g_state); self._draw_pool(); self._pos = pos
 
 # %% ../nbs/03_flows.ipynb #121
 @patch
@@ -1357,6 +1446,7 @@ def step(self:Trainer,
 )->Snapshot:   # the new snapshot
     "Take `n` optimiser steps and record a snapshot."
     n = check_int('n', n, low=1)
+    self._own_parameters()
     self.flow.train()
     _attach_grads(self._params, self._grad)
     self._flat.grad = self._grad
@@ -1364,6 +1454,8 @@ def step(self:Trainer,
     if self.cuda_graph: loss_sum, gn_sum, bad = self._run_graph(n)
     else: loss_sum, gn_sum, bad = self._run_eager(n)
     if bad is not None: self._diverged(bad)
+    if not bool(torch.isfinite(self._flat).all()):   # every loss was finite, but the last update overflowed (lr=1e300)
+        self._diverged(self.step_count, f"the update of step {self.step_count} overflowed: {self._bad_layer()}")
     dt = time.perf_counter() - t0
     self.elapsed += dt
     if self.schedule != 'constant': self._apply_lr()   # the snapshot shows the rate of the next step
@@ -1405,20 +1497,22 @@ def _bad_layer(self:Trainer)->str:
     for i, t in enumerate(self.flow.transform):
         if any(not torch.isfinite(p).all() for p in t.parameters()): return f"layer {i} ({type(t).__name__}) has non-finite parameters"
     x = (self._bad_batch or (None,))[0]
-    if x is not None and self.objective != 'rkl' and self.objective != 'rkl_path':
+    rkl = self.objective in ('rkl', 'rkl_path')
+    if x is not None:   # follow the bad batch: data towards the base, or base draws (reverse KL) towards the data
+        layers = list(enumerate(self.flow.transform))
         with torch.no_grad():
-            for i, t in enumerate(self.flow.transform):
-                x, l = t(x)
-                if not (torch.isfinite(x).all() and torch.isfinite(l).all()): return f"layer {i} ({type(t).__name__}) gives non-finite values"
+            for i, t in reversed(layers) if rkl else layers:
+                x, l = t.inverse(x) if rkl else t(x)
+                if not (torch.isfinite(x).all() and torch.isfinite(l).all()):
+                    return f"layer {i} ({type(t).__name__}) gives non-finite values on {'base draws' if rkl else 'the batch'}"
     return 'the loss is not finite (every layer is finite: look at the target or the objective)'
 
 @patch
-def _diverged(self:Trainer, bad_step:int):
-    where = self._bad_layer()
+def _diverged(self:Trainer, bad_step:int, why:str|None=None): # the step that failed; what went wrong (None: a non-finite loss)
+    why = why or f"the {self.objective} loss was not finite at step {bad_step}; {self._bad_layer()}"
     good = self._good['step']
     self._restore(self._good)
-    self.stopped = (f"training diverged: the {self.objective} loss was not finite at step {bad_step}; {where}. "
-                    f"Restored the state of step {good}; try a lower lr (now {self.lr:g}) or clip_grad")
+    self.stopped = f"training diverged: {why}. Restored the state of step {good}; try a lower lr (now {self.lr:g}) or clip_grad"
     self._record('diverged', math.nan, math.nan, math.nan)
     raise TrainingDiverged(self.stopped)
 
@@ -1458,6 +1552,11 @@ def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
     return torch.cat([self.flow._log_prob(c) for c in pts.split(8192)]).view(n, n).cpu(), b
 
 # %% ../nbs/03_flows.ipynb #130
+def _watched(snap:Snapshot)->tuple[str, float]:
+    "What the divergence check watches: the reverse KL's estimate for a reverse-KL objective (its validation NLL may rightly be large), else the validation NLL."
+    if snap.objective in ('rkl', 'rkl_path') or math.isnan(snap.val_nll): return 'reverse KL estimate', snap.rkl
+    return 'validation NLL', snap.val_nll
+
 @patch
 @torch.no_grad()
 def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:float)->Snapshot:
@@ -1480,7 +1579,15 @@ def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:fl
                     time=self.elapsed, steps_per_s=float(steps_per_s),
                     grid=None if grid is None else grid[0], grid_bounds=None if grid is None else grid[1], samples=samples)
     self.flow.train()
-    if event == 'train': self._after_eval(val_nll)
+    if event == 'init': self._start = _watched(snap)
+    if event == 'train':
+        (what, now), (was, start) = _watched(snap), self._start
+        rise = (now - start) / self.flow.dim if what == was else math.nan
+        if self.max_rise is not None and rise > self.max_rise:   # NaN compares False: nothing watched, nothing to say
+            self.trace.append(snap)
+            self._diverged(self.step_count, f"the {what} rose to {now:.4g} at step {self.step_count}, "
+                                            f"{rise:.3g} nats per dimension above its start ({start:.4g}; max_rise={self.max_rise:g})")
+        self._after_eval(val_nll)
     return self.trace.append(snap)
 
 # %% ../nbs/03_flows.ipynb #132

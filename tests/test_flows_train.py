@@ -27,7 +27,7 @@ def one_thread():
 
 def small_nsf(**kw): torch.manual_seed(0); return Flow.nsf(2, layers=4, hidden=32, **kw)
 def trainer(flow=None, target='moons', **kw):
-    kw = {'batch_size': 256, 'val_size': 2000, 'grid_every': 0, 'progress': False, 'lr': 3e-3, **kw}
+    kw = {'batch_size': 256, 'val_size': 2000, 'grid_every': 0, 'progress': False, 'lr': 3e-3, 'schedule': 'constant', **kw}
     return Trainer(small_nsf() if flow is None else flow, target, **kw)
 def params(tr): return tr._flat.detach().clone()
 
@@ -52,6 +52,21 @@ def test_fit_is_a_loop_over_step():
     for _ in range(3): b.step(20)
     assert torch.equal(params(a), params(b)) and len(a.trace) == len(b.trace) == 4
     assert [s.step for s in a.trace] == [0, 20, 40, 60]
+
+
+def test_the_defaults_are_the_measured_recipe():
+    "lr 2e-3 on a cosine schedule over each fit (the recipe of the quality table); fit(n) is then step() with total_steps=n."
+    kw = {'batch_size': 256, 'val_size': 2000, 'grid_every': 0, 'progress': False}
+    a = Trainer(small_nsf(), 'moons', eval_every=20, **kw)
+    assert a.base_lr == 2e-3 and a.schedule == 'cosine'
+    a.fit(60)
+    b = Trainer(small_nsf(), 'moons', lr=2e-3, schedule='cosine', total_steps=60, **kw)
+    for _ in range(3): b.step(20)
+    assert torch.equal(params(a), params(b)) and [s.lr for s in a.trace] == [s.lr for s in b.trace]
+    assert a.trace.last.lr == 0. and math.isclose(a.trace[2].lr, 2e-3 * 0.5 * (1 + math.cos(math.pi * 40 / 60)), rel_tol=1e-12)
+    c = Trainer(small_nsf(), 'moons', **kw)
+    c.step(30)
+    assert c.lr == 2e-3                                              # no fit, no horizon: step() alone keeps the peak
 
 
 def test_same_seed_same_run_other_seed_other_run():
@@ -365,16 +380,20 @@ def test_bad_step_arguments():
 
 
 # ---- quality (slow) ---------------------------------------------------------------------------------------
-# The default spline flow, `Flow.nsf(2)` (ActNorm, 8 spline couplings, hidden 64x2, 32 bins), trained at batch 512
-# with lr 2e-3 on a cosine schedule, seed 0, 5,000 steps. The KL is estimated on 100,000 fresh draws as
-# mean(log p - log q), which is the test NLL minus the entropy with the entropy's own sampling noise paired away
-# (standard error about 5e-4 nats); NLL - H on the same draws is printed beside it (standard error about 4e-3).
-# About two minutes per target on one thread of an idle 2-core CPU.
-# Measured on a 2-core CPU, one thread, 200,000 draws (NLL - H / paired): moons 0.0033 / 0.0021, 8gaussians 0.0023 /
-# 0.0024, rings 0.0171 / 0.0134,
-# checkerboard 0.0154 / 0.0154 (its support is a union of squares: a smooth flow leaves thin filaments of mass
-# between them, and still gets within 0.02 nats).
-QUALITY = ('moons', '8gaussians', 'rings', 'checkerboard')
+# The defaults alone: `Flow.nsf(2)` (ActNorm, 8 spline couplings, hidden 64x2, 32 bins) and `Trainer(flow, name,
+# seed=0)`, whose defaults are batch 512 and lr 2e-3 on a cosine schedule over the `fit`; 5,000 steps. The KL is
+# estimated on 100,000 fresh draws as mean(log p - log q), which is the test NLL minus the entropy with the entropy's
+# own sampling noise paired away (standard error about 5e-4 nats); NLL - H on the same draws is printed beside it
+# (standard error about 4e-3). About two minutes per target on one thread of an idle 2-core CPU.
+# Measured with `python bench/flows_vs_peers.py --quality` (200,000 draws; NLL - H / paired): moons 0.0033 / 0.0021,
+# 8gaussians 0.0022 / 0.0022, rings 0.0173 / 0.0136, checkerboard 0.0166 / 0.0166 (its support is a union of
+# squares: a smooth flow leaves thin filaments of mass between them), pinwheel 0.0037 / 0.0036, spirals 0.0082 / 0.0077.
+QUALITY = ('moons', '8gaussians', 'rings', 'checkerboard', 'pinwheel', 'spirals')
+
+
+def test_quality_covers_every_toy():
+    from mlenb.data import TOY_NAMES
+    assert set(QUALITY) == set(TOY_NAMES)
 
 
 def kl_estimates(flow, name, n=100_000):
@@ -389,7 +408,7 @@ def kl_estimates(flow, name, n=100_000):
 @pytest.mark.parametrize('name', QUALITY)
 def test_default_spline_flow_reaches_the_truth(name):
     torch.manual_seed(0)
-    tr = Trainer(Flow.nsf(2), name, lr=2e-3, schedule='cosine', seed=0, progress=False, eval_every=1000, val_size=5000, grid_every=0)
+    tr = Trainer(Flow.nsf(2), name, seed=0, progress=False, eval_every=1000, val_size=5000, grid_every=0)   # the defaults
     tr.fit(5000)
     nll_minus_h, kl, se = kl_estimates(tr.flow, name)
     print(f"{name}: KL {kl:.4f} ± {se:.4f} (NLL - H {nll_minus_h:.4f}) after {tr.step_count} steps, {tr.elapsed:.0f} s of training")
