@@ -419,6 +419,7 @@ def beam_search(
     run_model = torch.zeros(B, dtype=torch.float64, device=dev)   # the model's own log-probability of each beam
     run_seqs, run_nodes = [[] for _ in range(B)], [0] * B
     finished, tree = [], [dict(id=0, parent=None, token=None, text='', step=0, logprob=0., status='running')]
+    nodes = {0: tree[0]}                                           # the tree's nodes by id
     improvable, n_nodes = True, 1
     real = [True] + [False] * (B - 1)                              # beams that are real prefixes: not the start's copies, not past EOS
     for cur in range(max_new_tokens):
@@ -443,9 +444,10 @@ def beam_search(
             if not hits[j]: status[j] = 'running'
         if record_tree:
             for f in removed:
-                if f[4] < base: tree[f[4]]['status'] = 'dropped'
-            tree += [dict(id=base + j, parent=run_nodes[beam[j]], token=tok[j], text=lm.vocab.itos[tok[j]], step=cur + 1,
-                          logprob=top_scores[j].item(), status=status[j]) for j in range(K)]
+                if f[4] in nodes and f[4] < base: nodes[f[4]]['status'] = 'dropped'
+            new = [dict(id=base + j, parent=run_nodes[beam[j]], token=tok[j], text=lm.vocab.itos[tok[j]], step=cur + 1,
+                        logprob=ts[j], status=status[j]) for j in range(K) if real[beam[j]] and ts[j] > -math.inf]
+            tree += new; nodes.update((n['id'], n) for n in new)    # (candidates grown from the start's copies, or of P = 0, are no prefixes)
         n_nodes += K
         real = [real[beam[j]] and not hits[j] and ts[j] > -math.inf for j in nxt]
         run_seqs = [run_seqs[beam[j]] + [tok[j]] for j in nxt]

@@ -208,3 +208,24 @@ def test_analyze_prompt_gives_each_rule_its_own_draws():
     a = analyze_prompt(task, prompt, rules=[dict(name='a', rule='sample'), dict(name='b', rule='sample')], seed=5, num_samples=10)
     for j, r in enumerate(a['rules']):
         assert r['output'] == decode(task, dict(rule='sample'), prompt, seed=5 + j).text
+
+
+def test_beam_tree_holds_only_real_prefixes():
+    "With 2*num_beams above the first step's candidates, the start's placeholder beams grow nothing into the tree."
+    from mlenb.lm import ToyTranslation
+    task = ToyTranslation(seed=0)
+    src = task.prompt(task.sources(1, seed=1)[0])
+    first = int(torch.isfinite(task.next_logprobs([], src)).sum())
+    B = first                                                    # 2*B candidates, of which `first` are real at step 1
+    b = beam_search(task, src, num_beams=B, max_new_tokens=6, length_penalty=0.)
+    tree = b.info['tree']
+    ids = {n['id'] for n in tree}
+    assert all(n['parent'] in ids for n in tree[1:]) and all(n['logprob'] > -1e8 for n in tree)   # no -1e9 placeholders
+    roots = [n for n in tree if n['parent'] == 0]
+    assert len(roots) == len({n['token'] for n in roots}) == min(first, 2 * B)                   # one child per real first token
+    for n in tree[1:]:                                           # every node's score is log P(its prefix)
+        path, m = [], n
+        while m['parent'] is not None: path.append(m['token']); m = next(x for x in tree if x['id'] == m['parent'])
+        path = path[::-1]
+        want = sum(task.next_logprobs(path[:t], src)[path[t]].double().item() for t in range(len(path)))
+        assert abs(n['logprob'] - want) <= 2 * len(path) * 2**-24 * max(1., abs(want)), n   # float32 sums
