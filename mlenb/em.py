@@ -157,16 +157,22 @@ def _sym(v:Tensor, d:int)->Tensor:
     return v[..., _sym_index(d, v.device)].unflatten(-1, (d, d))
 
 # %% ../nbs/02_em.ipynb #24
-def _noise_floor(raw:Tensor, floor:Tensor, covariance_type:str)->tuple[Tensor, Tensor]:
-    "Scatter covariances with variances at or below rounding level `floor` set to exactly 0, and a mask of those changed."
+def _noise_floor(
+    raw:Tensor,           # scatter covariances: (..., d, d) full or tied, (..., d) diag, (...) spherical
+    floor:Tensor,         # rounding level of each feature's variance, (..., d); (...) for spherical
+    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
+)->tuple[Tensor, Tensor]: # the covariances, and a mask of those changed
+    "Scatter covariances with variances at or below their rounding level set to exactly 0 (a direction v's level: sum_i floor_i v_i^2)."
     if covariance_type in ('diag', 'spherical'):
-        low = raw <= (floor[..., None] if covariance_type == 'diag' else floor)
+        low = raw <= floor
         return torch.where(low, 0., raw), (low.any(-1) if covariance_type == 'diag' else low)
     eye = _eye(raw.shape[-1], raw.dtype, raw.device)
-    low = torch.linalg.cholesky_ex(raw - floor[..., None, None] * eye)[1] > 0   # some eigenvalue <= floor
+    low = torch.linalg.cholesky_ex(raw - floor[..., None] * eye)[1] > 0   # some direction at or below its level: look closer
     if low.any():
         w, V = torch.linalg.eigh(raw)
-        fixed = (V * torch.where(w <= floor[..., None], 0., w)[..., None, :]) @ V.mT
+        zero = w <= (V * V * floor[..., :, None]).sum(-2)   # each eigen-direction's own rounding level
+        low = zero.any(-1)
+        fixed = (V * torch.where(zero, 0., w)[..., None, :]) @ V.mT
         raw = torch.where(low[..., None, None], fixed, raw)
     return raw, low
 
@@ -175,21 +181,21 @@ def _scatter(
     stats:GMMStats,         # expected sufficient statistics
     covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
-)->tuple:                   # covariances before reg_covar, mask of those at rounding level, the floor, means, counts
+)->tuple:                   # covariances before reg_covar, mask of those at rounding level, the floors, means, counts
     "The M-step's covariances before regularisation, variances at or below rounding level set to 0."
     d, n = stats.d, stats.n
     nk = n + 10 * torch.finfo(n.dtype).eps
     mu = stats.s1 / nk[..., None]
     if covariance_type == 'full':
         S2 = _sym(stats.s2 / nk[..., None], d)
-        raw, scale = S2 - (2 - n / nk)[..., None, None] * mu[..., :, None] * mu[..., None, :], S2.diagonal(dim1=-2, dim2=-1).amax(-1)
+        raw, scale = S2 - (2 - n / nk)[..., None, None] * mu[..., :, None] * mu[..., None, :], S2.diagonal(dim1=-2, dim2=-1)
     elif covariance_type == 'tied':
         S2 = _sym(stats.s2.sum(-2), d) / nk.sum(-1)[:, None, None]
         raw = S2 - torch.einsum('rk,rki,rkj->rij', nk, mu, mu) / nk.sum(-1)[:, None, None]
-        scale = S2.diagonal(dim1=-2, dim2=-1).amax(-1)
-    elif covariance_type == 'diag': raw, scale = stats.s2 / nk[..., None] - mu * mu, (stats.s2 / nk[..., None]).amax(-1)
+        scale = S2.diagonal(dim1=-2, dim2=-1)
+    elif covariance_type == 'diag': raw, scale = stats.s2 / nk[..., None] - mu * mu, stats.s2 / nk[..., None]
     else: raw, scale = (stats.s2[..., 0] / nk - (mu * mu).sum(-1)) / d, stats.s2[..., 0] / nk / d
-    floor = 64 * (torch.finfo(n.dtype).eps if eps is None else eps) * scale
+    floor = 64 * (torch.finfo(n.dtype).eps if eps is None else eps) * scale   # per feature: each second moment's own rounding level
     raw, low = _noise_floor(raw, floor, covariance_type)
     return raw, low, floor, mu, nk
 
@@ -219,7 +225,8 @@ def _why_singular(stats:GMMStats, covariance_type:str, eps:float|None=None)->str
     raw, low, floor, _, _ = _scatter(GMMStats(T, stats.weight, stats.loglik, d), ct, eps)
     if not low.any(): return ''
     if ct == 'full':
-        rank = int((torch.linalg.eigvalsh(raw[0, 0]) > floor[0, 0]).sum())
+        w, V = torch.linalg.eigh(raw[0, 0])
+        rank = int((w > (V * V * floor[0, 0][:, None]).sum(0)).sum())   # directions above their rounding level
         return f"the data lie in a lower-dimensional subspace (their covariance has rank {rank} of {d})"
     if ct == 'diag': return f"feature {int((raw[0, 0] <= 0).nonzero()[0, 0])} is constant in the data"
     return "every point is the same"

@@ -1,0 +1,90 @@
+"""float32 EM on badly scaled data (one feature in units, another in hundreds to ten thousands) against scikit-learn.
+
+The M-step sets to zero the variances at or below rounding level. That level must be each feature's own: one level
+from the largest feature's second moment exceeded the small feature's variance in float32, erased it, and EM collapsed
+(a mean log-likelihood of -4.5e6 where scikit-learn reaches -10.6).
+
+Tolerance: float32 rounding of a mean log-likelihood, as the engine's monotonicity check allows for it:
+1e3 * eps32 * (1 + |ll|) (eps32 = 2**-23; about 1.3e-3 at ll = -10), plus the fits' stopping tolerance 1e-5. At the
+same optimum the float32 and float64 scores here differ by 3e-6 at most; before the fix, by up to 5e6."""
+import functools, warnings
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('sklearn')
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from mlenb.em import COVARIANCE_TYPES, INIT_PARAMS, GaussianMixture, MonotonicityWarning
+
+pytestmark = pytest.mark.filterwarnings('ignore::mlenb.em.ConvergenceWarning', 'ignore::sklearn.exceptions.ConvergenceWarning')
+EPS32, TOL, N_INIT = float(np.finfo(np.float32).eps), 1e-5, 4
+CENTRES = ([0, 0], [7, 0], [0, 7])
+SCALES = [(1, 500), (1, 1e3), (1, 1e4), (1e4, 1)]   # the first is the reported case
+
+def data(scale)->np.ndarray:
+    "Three unit blobs, 7 apart, with one feature multiplied by 500 to 1e4 (240 rows)."
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(size=(80, 2)) + c for c in CENTRES]) * np.array(scale)
+
+def allowed(ref:float)->float: return 1e3 * EPS32 * (1 + abs(ref)) + TOL   # float32 rounding of a mean log-likelihood, plus the fits' tol
+
+def fit32(X, **kw)->GaussianMixture:
+    "mlenb's float32 fit; a MonotonicityWarning fails the test."
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', MonotonicityWarning)
+        return GaussianMixture(3, dtype=torch.float32, progress=False, tol=TOL, max_iter=1000, **kw).fit(X)
+
+@functools.cache
+def sklearn_best(scale, ct:str, init:str)->float:
+    "The better of scikit-learn's float64 and float32 scores, each from N_INIT restarts."
+    X = data(scale)
+    return max(SkGaussianMixture(3, covariance_type=ct, init_params=init, n_init=N_INIT, tol=TOL, max_iter=1000, random_state=0)
+               .fit(X.astype(dt)).score(X) for dt in (np.float64, np.float32))
+
+# Not this bug, and not about scale: a float32 restart whose component shrinks onto ~5 nearly collinear points has a variance
+# (0.015) below its one-pass rounding level (0.018), zeroed, and the likelihood dips. The same happens on unscaled data
+# (data((1, 1)), full, init_params='random', random_state=7); scikit-learn's two-pass covariance resolves it.
+COLLINEAR = pytest.mark.xfail(strict=True, raises=MonotonicityWarning, reason="a float32 restart collapsing onto nearly collinear points")
+CASES = [pytest.param(s, ct, init, marks=[COLLINEAR] if (s, ct, init) == ((1e4, 1), 'full', 'random_from_data') else [])
+         for s in SCALES for ct in COVARIANCE_TYPES for init in INIT_PARAMS]
+
+@pytest.mark.parametrize('scale,ct,init', CASES, ids=[f"{s[0]:g}x{s[1]:g}-{ct}-{init}" for s in SCALES for ct in COVARIANCE_TYPES for init in INIT_PARAMS])
+def test_float32_reaches_sklearn_on_badly_scaled_data(scale, ct, init):
+    "Every covariance type and initialisation: the float32 fit scores at least scikit-learn's best, within float32 rounding."
+    X, ref = data(scale), sklearn_best(scale, ct, init)
+    g = fit32(X, covariance_type=ct, init_params=init, n_init=N_INIT, random_state=0)
+    assert g.score(X) >= ref - allowed(ref), (g.score(X), ref)
+    assert np.isfinite(g.trace_[0].loglik) and g.trace_[0].loglik > 2 * ref   # a sound start, not a collapsed one (-20 to -30 before)
+
+def true_start(X:np.ndarray, ct:str)->dict:
+    "Initial parameters from the blobs' own labels, in scikit-learn's form: weights, means and precisions."
+    lab = np.repeat(np.arange(3), 80)
+    means = np.stack([X[lab == k].mean(0) for k in range(3)])
+    covs = np.stack([np.cov(X[lab == k].T, bias=True) for k in range(3)])
+    if ct == 'full': P = np.linalg.inv(covs)
+    elif ct == 'tied': P = np.linalg.inv(covs.mean(0))
+    elif ct == 'diag': P = 1 / covs.diagonal(axis1=1, axis2=2)
+    else: P = 1 / covs.diagonal(axis1=1, axis2=2).mean(1)
+    return dict(weights_init=np.full(3, 1 / 3), means_init=means, precisions_init=P)
+
+@pytest.mark.parametrize('ct', COVARIANCE_TYPES)
+@pytest.mark.parametrize('scale', SCALES, ids=lambda s: f"{s[0]:g}x{s[1]:g}")
+def test_float32_from_a_shared_start_matches_sklearn_float64(scale, ct):
+    "The same start for both: every M-step on badly scaled data, the initialisation aside; the scores agree both ways."
+    X = data(scale)
+    start = true_start(X, ct)
+    ref = SkGaussianMixture(3, covariance_type=ct, tol=TOL, max_iter=1000, **start).fit(X).score(X)
+    got = fit32(X, covariance_type=ct, **start).score(X)
+    assert abs(got - ref) <= allowed(ref), (got, ref)
+
+@pytest.mark.parametrize('ct', ['full', 'tied', 'diag'])
+def test_float32_init_keeps_the_small_feature(ct):
+    "The reported case: the initial covariances are the float64 ones to float32 accuracy (they had lost feature 0's variance)."
+    X = data(SCALES[0])
+    c32, c64 = (GaussianMixture(3, covariance_type=ct, random_state=0, dtype=dt, progress=False).init(torch.as_tensor(X, dtype=dt)).covariances
+                for dt in (torch.float32, torch.float64))
+    v32, v64 = (c.diagonal(dim1=-2, dim2=-1) if ct != 'diag' else c for c in (c32, c64))
+    v32, v64 = v32.reshape(-1, 2).double().sort(0).values, v64.reshape(-1, 2).sort(0).values   # components in any order
+    torch.testing.assert_close(v32, v64, rtol=1e3 * EPS32, atol=0)
