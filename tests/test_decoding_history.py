@@ -8,6 +8,8 @@ row); the repetition penalty does, so its generation oracle is beam search."""
 import itertools, math, warnings
 
 import pytest
+
+import hf_models
 import torch
 
 from mlenb.lm import HFCausalLM, MarkovLM
@@ -152,21 +154,10 @@ def test_bad_knobs(call, arg):
 
 # ---------------------------------------------------------------- generation on a tiny GPT-2
 @pytest.fixture(scope='module', params=[0, 2])
-def tiny_gpt2(request):
-    transformers = pytest.importorskip('transformers')
-    transformers.logging.set_verbosity_error()
-    cfg = transformers.GPT2Config(vocab_size=8, n_positions=64, n_embd=16, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=1)
-    torch.manual_seed(request.param)
-    model = transformers.GPT2LMHeadModel(cfg).eval()
-    with torch.no_grad(): model.transformer.wte.weight.mul_(3.)         # peakier next-token distributions: EOS is chosen sometimes
-    return model, HFCausalLM(model)
+def tiny_gpt2(request): return hf_models.tiny_gpt2(request.param)
 
 
-def hf_generate(model, **kw):
-    ids = torch.tensor([[0]])
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return model.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=1, **kw)
+hf_generate = hf_models.hf_generate
 
 MASKS = [dict(no_repeat_ngram_size=1), dict(no_repeat_ngram_size=2), dict(bad_words_ids=[[3], [2, 4], [1]]),
          dict(min_new_tokens=6), dict(no_repeat_ngram_size=3, bad_words_ids=[[5, 5]], min_new_tokens=3)]

@@ -5,6 +5,8 @@ node budget; sampling against the exact distribution (with and without processor
 import itertools, math, warnings
 
 import pytest
+
+import hf_models
 import torch
 
 from mlenb.lm import MarkovLM, TabularLM, ToyTranslation, Vocab, HFCausalLM, SearchBudgetWarning, LanguageModel
@@ -19,21 +21,10 @@ def one_thread():
 
 # ---------------------------------------------------------------- Hugging Face parity
 @pytest.fixture(scope='module', params=[0, 2, 3])   # seeds whose beams end with EOS at times
-def tiny_gpt2(request):
-    transformers = pytest.importorskip('transformers')
-    transformers.logging.set_verbosity_error()
-    cfg = transformers.GPT2Config(vocab_size=8, n_positions=64, n_embd=16, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=1)
-    torch.manual_seed(request.param)
-    model = transformers.GPT2LMHeadModel(cfg).eval()
-    with torch.no_grad(): model.transformer.wte.weight.mul_(3.)         # peakier next-token distributions: EOS is chosen sometimes
-    return model, HFCausalLM(model)
+def tiny_gpt2(request): return hf_models.tiny_gpt2(request.param)
 
 
-def hf_generate(model, **kw):
-    ids = torch.tensor([[0]])
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, pad_token_id=1, **kw)
+hf_generate = hf_models.hf_generate
 
 
 @pytest.mark.parametrize('max_new_tokens', [1, 5, 12])

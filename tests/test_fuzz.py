@@ -159,7 +159,7 @@ def train_one(b, a):
     return tr.flow, snap['loss'], snap['grad_norm']
 for a in ('flow', 'target', 'objective', 'lr', 'batch_size', 'schedule', 'total_steps', 'seed', 'device', 'val_size', 'eval_every',
           'grid_every', 'grid_size', 'patience', 'min_delta', 'clip_grad', 'weight_decay', 'sigma', 'progress', 'cuda_graph',
-          'compile', 'pool', 'dequantize'):
+          'compile', 'pool', 'dequantize', 'max_rise'):
     site('flows', f"Trainer(realnvp, 'moons', batch_size=64, val_size=256, pool=2, grid_every=0, {a}=BAD).step(1)", a,
          lambda b, a=a: train_one(b, a))
 site('flows', "Trainer(...).step(n=BAD)", 'n', lambda b: trainer().step(b)['loss'])
