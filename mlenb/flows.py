@@ -1512,7 +1512,8 @@ def _diverged(self:Trainer, bad_step:int, why:str|None=None): # the step that fa
     why = why or f"the {self.objective} loss was not finite at step {bad_step}; {self._bad_layer()}"
     good = self._good['step']
     self._restore(self._good)
-    self.stopped = f"training diverged: {why}. Restored the state of step {good}; try a lower lr (now {self.lr:g}) or clip_grad"
+    wd = f", a lower weight_decay (now {self.weight_decay:g})" if self.weight_decay else ''
+    self.stopped = f"training diverged: {why}. Restored the state of step {good}; try a lower lr (now {self.lr:g}){wd} or clip_grad"
     self._record('diverged', math.nan, math.nan, math.nan)
     raise TrainingDiverged(self.stopped)
 
