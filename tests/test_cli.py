@@ -51,7 +51,7 @@ def test_flow_on_the_digits_reports_bits_per_dimension(flow):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out['target'] == 'digits' and out['layers'] == 2 and out['steps'] == 100
-    assert out['batch_size'] == 256 and out['schedule'] == 'cosine'                # the measured recipe's defaults
+    assert (out['batch_size'], out['lr'], out['schedule']) == (256, 1e-3, 'cosine')   # the measured recipe's defaults
     assert 1.5 < out['test_bits_per_dim'] < np.log2(17)            # below uniform noise on 17 grey levels
     assert abs(out['test_nll'] - out['test_bits_per_dim'] * 64 * np.log(2)) < 1e-9 and out['kl'] is None
 
@@ -253,3 +253,13 @@ def test_decode_is_headless():
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and 'LOADED []' in r.stderr, r.stderr
     assert strict(r.stdout)['rules'][0]['rule'] == 'greedy'
+
+
+def test_flow_on_a_toy_takes_the_measured_recipe_and_reports_a_paired_kl():
+    "The README's figures come from the defaults: 8 spline layers, batch 512, lr 2e-3 with cosine decay."
+    r = run('flow', '--target', 'moons', '--steps', '40', '--hidden', '16', '--json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out['layers'], out['batch_size'], out['lr'], out['schedule']) == (8, 512, 2e-3, 'cosine')
+    assert out['kl'] > 10 * out['kl_stderr'] > 0                   # 40 steps are far from the truth, and the estimate says so
+    assert 'nats' in run('flow', '--target', 'moons', '--steps', '5', '--layers', '1', '--quiet').stdout
