@@ -23,10 +23,12 @@ def _device_options()->list[str]:
     return ['cpu'] + (['cuda'] if torch.cuda.is_available() else []) + (['mps'] if resolve_device('auto').type == 'mps' else [])
 
 class _Guarded:
-    "Mixin: `_guard` shows any exception from a callback in the panel's message line."
+    "Mixin: `_guard` shows any exception from a callback in the panel's message line; with nothing to say, the panel's `hint`."
+    hint = ''                                          # what to try first, shown while there is no other message
     def _message(self, text:str='', kind:str='info'):
         color = {'info': '#444', 'error': '#b00020', 'ok': '#1b5e20'}[kind]
-        self.message.value = f'<span style="color:{color}">{text}</span>' if text else ''
+        if text: self.message.value = f'<span style="color:{color}">{text}</span>'
+        else: self.message.value = f'<span class="mlenb-hint" style="color:#666"><i>Try first:</i> {self.hint}</span>' if self.hint else ''
 
     @contextmanager
     def _guard(self, what:str):
@@ -129,6 +131,7 @@ def broad_start(
 # %% ../nbs/07_widgets.ipynb #10
 class EMPanel(_Guarded):
     "Step EM on a Gaussian mixture; see responsibilities, ellipses and the log-likelihood climb."
+    hint = "press Step and watch the staircase: each E-step lifts the log-likelihood onto the bound, each M-step raises the bound. Then drag the slider back, or try K=2."
     def __init__(self,
         X=None,                        # your own (n, d) data; None starts on the built-in data sets
         truth=None,                    # optional true (means, covariances) for `X`, drawn faintly
@@ -257,6 +260,7 @@ FLOW_PANEL_OPTIONS = {'nsf': dict(bins=8)}   # fewer bins than the preset's defa
 
 class FlowPanel(_Guarded):
     "Train a normalizing flow on a 2-D target; see its density, samples, curves and layer-by-layer warp."
+    hint = "press Train and watch the density take the target's shape. Then pick 8gaussians with the rkl objective and watch modes empty."
     def __init__(self,
         target:str='moons',            # a toy name (see `mlenb.data.TOY_NAMES`), or 'your target' with `log_prob`
         log_prob=None,                 # your unnormalised 2-D log-density (reverse KL objectives only)
@@ -460,6 +464,7 @@ import warnings
 # %% ../nbs/07_widgets.ipynb #29
 class DecodingPanel(_Guarded):
     "Compare decision rules (mode, beam, sampling, MBR) on a model whose true distribution is known."
+    hint = "pick the noisy toy translation and press Run: the true mode is the empty output, MBR keeps a translation. Then raise num_beams to 10: beam search returns a copy of the source."
     def __init__(self,
         model:str='toy translation',   # one of `DECODING_MODELS`
         rules=('greedy', 'beam', 'mode', 'nucleus', 'mbr'), # presets to compare (see `mlenb.decoding.RULE_PRESETS`)

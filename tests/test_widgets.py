@@ -53,7 +53,7 @@ def test_errors_show_in_the_panel_and_it_stays_usable():
     assert 'failed' in p.message.value and 'n_components=9' in p.message.value
     p.k.value = 2
     p.step_button.click()
-    assert p.message.value == '' and len(p.engine.trace) == 3    # start, M, E
+    assert 'Try first' in p.message.value and len(p.engine.trace) == 3    # start, M, E; the message line is back to the hint
     bad = EMPanel(np.array([[0., float('nan')], [1, 2], [3, 4]]), n_components=1)  # refused data: a message, no exception
     assert 'NaN' in bad.message.value
 
@@ -64,7 +64,7 @@ def test_data_that_is_not_numbers_is_named_and_a_later_step_says_so_again():
     p.step_button.click()
     assert 'Step failed' in p.message.value and 'X: expected real numbers' in p.message.value and 'NoneType' not in p.message.value
     p.data.value = 'blobs'                                       # another data set: the panel works, and the error is gone
-    assert p.message.value == '' and p.last_error is None and len(p.engine.trace) == 1
+    assert 'Try first' in p.message.value and p.last_error is None and len(p.engine.trace) == 1
 
 
 def test_buttons_are_disabled_while_the_engine_works():
@@ -253,3 +253,13 @@ def test_a_long_session_still_colours_the_points_when_the_trace_is_thinned():
         assert p.fig.data[0].marker.color is not None and len(p.fig.data[0].marker.color) == 200, i   # ... none shows grey,
         kept = tr[i].get('resp') is not None or (tr[i]['phase'] == 'M' and tr[i - 1].get('resp') is not None)
         assert ('colours of snapshot' in p.status.value) != kept, (i, p.status.value)               # and a stand-in says so
+
+
+def test_each_panel_says_what_to_try_first_and_the_decoding_hint_holds():
+    "With nothing else to say, a panel's message line says what to try first; the decoding panel's claim is checked here."
+    for P in (EMPanel, FlowPanel, DecodingPanel): assert 'Try first' in P().message.value, P
+    d = DecodingPanel(model='noisy toy translation', num_samples=8)
+    rule = lambda name: next(r['output'] for r in d.analysis['rules'] if r['rule'] == name)
+    assert d.analysis['truth']['mode'] == '' and rule('mbr') not in ('', d.source.value)
+    d.num_beams.value = 10; d.run_button.click()
+    assert rule('beam') == d.source.value                        # the source's words, copied
