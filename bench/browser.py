@@ -73,13 +73,13 @@ def main(throttle:float, repeats:int):
             dec = page.locator('.mlenb-decoding')
             runs = []
             watch = """() => { const m = document.querySelector('.mlenb-decoding .mlenb-message'); window.__progress = false;
-                new MutationObserver(() => { if (m.innerText !== '') window.__progress = true; }).observe(m, {subtree: true, childList: true, characterData: true}); }"""
-            for i in range(repeats):                          # Run shows its progress on the message line and clears it last
+                new MutationObserver(() => { if (m.innerText.includes(' of ')) window.__progress = true; }).observe(m, {subtree: true, childList: true, characterData: true}); }"""
+            for i in range(repeats):                          # Run shows its progress on the message line, then the hint again
                 page.evaluate(watch)
                 runs.append(timed(page, lambda: dec.get_by_role('button', name='Run', exact=True).click(),
                                   """() => { const m = document.querySelector('.mlenb-decoding .mlenb-message');
                                      const b = [...document.querySelectorAll('.mlenb-decoding button')].find(b => b.innerText.trim() === 'Run');
-                                     return window.__progress && m.innerText === '' && b && !b.disabled; }"""))
+                                     return window.__progress && m.innerText.startsWith('Try first') && b && !b.disabled; }"""))
             out['Decoding Run -> table, figures, usable (s)'] = runs
             browser.close()
     finally:
