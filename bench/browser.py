@@ -73,7 +73,7 @@ def main(throttle:float, repeats:int):
             dec = page.locator('.mlenb-decoding')
             runs = []
             watch = """() => { const m = document.querySelector('.mlenb-decoding .mlenb-message'); window.__progress = false;
-                new MutationObserver(() => { if (m.innerText.includes(' of ')) window.__progress = true; }).observe(m, {subtree: true, childList: true, characterData: true}); }"""
+                new MutationObserver(() => { if (/^\d+ of \d+:/.test(m.innerText)) window.__progress = true; }).observe(m, {subtree: true, childList: true, characterData: true}); }"""
             for i in range(repeats):                          # Run shows its progress on the message line, then the hint again
                 page.evaluate(watch)
                 runs.append(timed(page, lambda: dec.get_by_role('button', name='Run', exact=True).click(),
