@@ -16,6 +16,9 @@ on one (on a busy two-core machine two threads can be many times slower).
     python bench/flows_vs_peers.py --quick     # 3 rounds of 40 steps (spline: 15), a smoke test
     python bench/flows_vs_peers.py --device cuda   # on a GPU: batches 512 and 65,536, mlenb with and without a CUDA graph
     python bench/flows_vs_peers.py --quality   # no peers: the KL that mlenb's defaults reach on every built-in 2-D target
+
+The KL against zuko's NSF and MAF (D = 8 and 16 Gaussian mixtures) and on 2-D targets written outside mlenb:
+bench/flows_kl.py.
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')

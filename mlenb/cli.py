@@ -160,13 +160,22 @@ def _em_parser(sub):
     return p
 
 # %% ../nbs/08_cli.ipynb #26
-_FLOW_DEFAULTS = {'toy': dict(layers=8, batch_size=512, lr=2e-3, schedule='cosine'),      # the recipes measured in
-                 'digits': dict(layers=4, batch_size=256, lr=1e-3, schedule='cosine')}   # tests/test_flows_train.py and README
-                                                                   # (digits at 1,000 steps: 2.018 bits/dim at lr 1e-3, 2.090 at 2e-3)
+_TOY_STEPS = 5000   # a toy's default steps: those at which bench/flows_kl.py measures the library's defaults
+_DIGITS_RECIPE = dict(layers=4, hidden=64, batch_size=256, lr=1e-3, schedule='cosine', steps=2000)   # the digits' own recipe (at 1,000
+                                                                   # steps: 2.018 bits/dim at lr 1e-3, 2.090 at 2e-3)
+
+def _library_defaults(flow:str)->dict:
+    "What the library does when nobody chooses: the preset's `layers` and `hidden`, and `Trainer`'s `lr`, `batch_size`, `schedule`."
+    import inspect
+    from mlenb.flows import Flow, Trainer
+    preset, trainer = inspect.signature(getattr(Flow, flow)).parameters, inspect.signature(Trainer).parameters
+    return {**{k: preset[k].default for k in ('layers', 'hidden')}, **{k: trainer[k].default for k in ('lr', 'batch_size', 'schedule')},
+            'steps': _TOY_STEPS}
 
 def _flow_defaults(args):
-    "Fill the flow arguments left at None with the toy recipe or the digits' one."
-    for k, v in _FLOW_DEFAULTS['digits' if args.target == 'digits' else 'toy'].items():
+    "Fill the flow arguments left at None: with the library's defaults for a toy (the CLI restates none), the digits' recipe for the digits."
+    recipe = {**_library_defaults(args.flow), **(_DIGITS_RECIPE if args.target == 'digits' else {})}
+    for k, v in recipe.items():
         if getattr(args, k) is None: setattr(args, k, v)
     return args
 
@@ -220,8 +229,9 @@ def _train(tr, steps:int, stop, bar:bool):
 def run_flow(args, stop=lambda: False)->dict:
     "Train a flow on a toy density or the digits as `mlenb flow` asks; report test NLL (or bits per dimension) and speed."
     from mlenb.flows import Trainer, bits_per_dim
+    _flow_defaults(args)
     if args.steps < 0: raise ValueError(f"--steps {args.steps}: expected an integer >= 0")
-    flow, target, test, kw = _flow_and_target(_flow_defaults(args))
+    flow, target, test, kw = _flow_and_target(args)
     tr = Trainer(flow, target, objective=args.objective, lr=args.lr, batch_size=args.batch_size, schedule=args.schedule, seed=args.seed,
                  total_steps=args.steps or None, device=args.device, eval_every=_eval_every(args.steps), grid_every=0, progress=False, **kw)
     t0 = time.perf_counter()
@@ -247,13 +257,13 @@ def _flow_parser(sub):
                                    "or on scikit-learn's 8x8 digits, dequantised (report held-out bits per dimension).")
     p.add_argument('--target', default='moons', choices=[*TOY_NAMES, 'digits'])
     p.add_argument('--flow', default='nsf', choices=['nsf', 'realnvp', 'maf'])
-    p.add_argument('--layers', type=int, default=None, help='flow layers (default: 8, or 4 for the digits)')
-    p.add_argument('--hidden', type=int, default=64)
+    p.add_argument('--layers', type=int, default=None, help="flow layers (default: the preset's, or 4 for the digits)")
+    p.add_argument('--hidden', type=int, default=None, help="conditioner hidden width (default: the preset's)")
     p.add_argument('--objective', default='nll', choices=['nll', 'nll_path', 'rkl', 'rkl_path', 'ssm', 'dsm'])
-    p.add_argument('--steps', type=int, default=2000)
-    p.add_argument('--lr', type=float, default=None, help='peak learning rate (default: 2e-3, or 1e-3 for the digits)')
-    p.add_argument('--batch-size', type=int, default=None, help='points per step (default: 512, or 256 for the digits)')
-    p.add_argument('--schedule', default=None, choices=['constant', 'cosine'], help='learning rate schedule (default: cosine, decaying to 0 over --steps)')
+    p.add_argument('--steps', type=int, default=None, help=f'training steps (default: {_TOY_STEPS:,}, or 2,000 for the digits)')
+    p.add_argument('--lr', type=float, default=None, help="peak learning rate (default: Trainer's, or 1e-3 for the digits)")
+    p.add_argument('--batch-size', type=int, default=None, help="points per step (default: Trainer's, or 256 for the digits)")
+    p.add_argument('--schedule', default=None, choices=['constant', 'cosine'], help="learning rate schedule (default: Trainer's, cosine: decaying to 0 over --steps)")
     p.set_defaults(run=run_flow, memory=_flow_memory, show=_show_flow)
     return p
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_decoding.ipynb #3
 from __future__ import annotations
-import heapq, itertools, math, numbers, re, time, warnings
+import heapq, itertools, math, numbers, os, re, time, warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, asdict
@@ -14,17 +14,18 @@ import torch
 from torch import Tensor
 
 from .core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows
+from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
 
 # %% auto #0
 __all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'HISTORY_PROCESSORS', 'HISTORY_KNOBS', 'SAMPLE_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES',
            'RULE_KINDS', 'RULE_PRESETS', 'Decoded', 'temperature_scale', 'top_k_filter', 'top_p_filter',
            'typical_filter', 'min_p_filter', 'epsilon_filter', 'eta_filter', 'repetition_penalty_filter',
            'no_repeat_ngram_filter', 'bad_words_filter', 'min_new_tokens_filter', 'process_logits', 'next_token_view',
-           'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_matrix', 'tokenize_13a', 'bleu_matrix',
-           'edit_similarity_matrix', 'exact_match_matrix', 'utility_matrix', 'MBRResult', 'mbr_select', 'mbr_decode',
-           'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode',
-           'TruncatedSupportWarning', 'compare_rules', 'analyze_prompt']
+           'greedy', 'beam_search', 'exact_mode_search', 'sample', 'chrf_words', 'chrf_matrix', 'chrfpp_matrix',
+           'tokenize_13a', 'bleu_matrix', 'edit_similarity_matrix', 'exact_match_matrix', 'ter_matrix',
+           'neg_ter_matrix', 'utility_matrix', 'EmbeddingUtility', 'MBRResult', 'mbr_select', 'mbr_decode', 'self_bleu',
+           'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode', 'TruncatedSupportWarning',
+           'compare_rules', 'analyze_prompt']
 
 # %% ../nbs/05_decoding.ipynb #6
 @dataclass
@@ -351,18 +352,45 @@ def _rule_processors(
     knobs:dict,         # the rule's processor knobs
     allowed:tuple,      # the knobs this rule takes
     who:str,            # for the message: 'sampling', 'greedy', 'beam_search'
+    contexts:list|None=None, # several prompts' context ids, `rows` rows each, prompt by prompt (None: the prompt's)
+    rows:int=1,         # rows per context
 ):                      # None, or a function (log-probs (B, V), tokens so far (B, t)) -> processed logits
     "The knobs checked up front, names and values, and the function that applies them given what each row has read."
     bad = set(knobs) - set(allowed)
     if bad: raise TypeError(f"unknown {who} knob(s) {', '.join(sorted(bad))}; expected some of {', '.join(allowed)}")
     if not knobs: return None
-    ctx, eos, V = lm.context_ids(prompt), lm.vocab.eos_id, len(lm.vocab)
+    ctxs, eos, V = contexts or [lm.context_ids(prompt)], lm.vocab.eos_id, len(lm.vocab)
     probe = torch.full((1, V), -30.); probe[0, 0] = 0.              # every value up front; -30: the top token of any vocabulary under 10**13
     process_logits(probe, **knobs, input_ids=torch.zeros(1, 0, dtype=torch.long), eos_token_id=eos)
-    def apply(lp:Tensor, so_far:Tensor)->Tensor:
+    def with_context(lp:Tensor, so_far:Tensor, ctx:list, hist:dict)->Tensor:
         ids = torch.cat([torch.tensor([ctx], dtype=torch.long, device=so_far.device).expand(len(so_far), -1), so_far], 1)
-        return process_logits(lp, **knobs, input_ids=ids, prompt_length=len(ctx), eos_token_id=eos)
+        return process_logits(lp, **hist, input_ids=ids, prompt_length=len(ctx), eos_token_id=eos)
+    if len(ctxs) == 1: return lambda lp, so_far: with_context(lp, so_far, ctxs[0], knobs)
+    hist = {k: v for k, v in knobs.items() if k in HISTORY_KNOBS}
+    rest = {k: v for k, v in knobs.items() if k not in HISTORY_KNOBS}
+    def apply(lp:Tensor, so_far:Tensor)->Tensor:                     # each prompt's rows read their own prompt; the filters see all rows
+        x = torch.cat([with_context(lp[k * rows:(k + 1) * rows], so_far[k * rows:(k + 1) * rows], c, hist) for k, c in enumerate(ctxs)])
+        return process_logits(x, **rest)
     return apply
+
+def _check_stop_strings(stop_strings)->tuple[str, ...]:
+    "`stop_strings` as a tuple of non-empty strings (one string is one stop string), or a named error."
+    if stop_strings is None: return ()
+    if isinstance(stop_strings, str): stop_strings = [stop_strings]
+    if not isinstance(stop_strings, Sequence) or not stop_strings:
+        raise TypeError(f"stop_strings={stop_strings!r}: expected a string or a non-empty list of strings")
+    for i, s in enumerate(stop_strings):
+        if not isinstance(s, str) or not s: raise ValueError(f"stop_strings[{i}]={s!r}: expected a non-empty string")
+    return tuple(stop_strings)
+
+def _stop_check(lm:LanguageModel, stops:tuple[str, ...]):
+    "A function (context ids, new ids) -> whether the last new token completes a stop string (Hugging Face's `StopStringCriteria`)."
+    def hit(ctx:list, seq:list)->bool:
+        if not seq: return False
+        full, prev = lm.text(ctx + seq), lm.text(ctx + seq[:-1])
+        k = len(prev) if full.startswith(prev) else len(os.path.commonprefix([full, prev]))   # the text the last token leaves as it was
+        return any(full.find(s, max(0, k - len(s) + 1)) >= 0 for s in stops)   # a stop string that ends in the last token's text
+    return hit
 
 # %% ../nbs/05_decoding.ipynb #ea2b3cc9
 @torch.no_grad()
@@ -370,11 +398,14 @@ def greedy(
     lm:LanguageModel,          # any model
     prompt=None,               # tokens after BOS to continue
     max_new_tokens:int=100,    # most tokens generated, EOS included
+    stop_strings=None,         # a string or strings that end the output once its last token completes one (kept in the output)
     **knobs,                   # repetition_penalty, no_repeat_ngram_size, bad_words_ids, min_new_tokens
 )->Decoded:
     "The output made of the most likely next token at every step (after the history knobs, if any)."
     lm, max_new_tokens, t0 = _check_lm(lm), _check_decode_args(max_new_tokens), time.perf_counter()
     proc = _rule_processors(lm, prompt, knobs, HISTORY_KNOBS, 'greedy')
+    stops, ctx = _check_stop_strings(stop_strings), lm.context_ids(prompt)
+    hit, stopped = _stop_check(lm, stops), False
     state, lp = lm.start(prompt, 1)
     eos, seq, total = lm.vocab.eos_id, [], 0.
     for t in range(max_new_tokens):
@@ -386,8 +417,10 @@ def greedy(
         total += v
         if tok == eos: break
         seq.append(tok)
+        if stops and hit(ctx, seq): stopped = True; break
         if t < max_new_tokens - 1: state, lp = lm.step(state, torch.tensor([tok], device=lp.device))
-    return _decoded(lm, [seq], [total], [tok == eos], seconds=time.perf_counter() - t0, **({'knobs': dict(knobs)} if knobs else {}))
+    return _decoded(lm, [seq], [total], [tok == eos], seconds=time.perf_counter() - t0,
+                    **({'knobs': dict(knobs)} if knobs else {}), **({'stopped': [stopped]} if stops else {}))
 
 # %% ../nbs/05_decoding.ipynb #33
 @torch.no_grad()
@@ -400,6 +433,7 @@ def beam_search(
     early_stopping:bool|str=False, # True, False or 'never' (Hugging Face's semantics)
     num_return_sequences:int=1,    # finished hypotheses returned, best first (at most num_beams)
     record_tree:bool=True,         # keep the search tree in info['tree']
+    stop_strings=None,             # a string or strings that finish a hypothesis whose last token completes one (not EOS-finished)
     **knobs,                       # repetition_penalty, no_repeat_ngram_size, bad_words_ids, min_new_tokens
 )->Decoded:
     "Beam search with Hugging Face's semantics: n-best finished hypotheses, length-penalised scores, the search tree."
@@ -412,6 +446,8 @@ def beam_search(
     if not isinstance(record_tree, bool): raise TypeError(f"record_tree={record_tree!r}: expected True or False")
     if not (isinstance(early_stopping, bool) or (isinstance(early_stopping, str) and early_stopping == 'never')): raise ValueError(f"early_stopping={early_stopping!r}: expected True, False or 'never'")
     proc, t0 = _rule_processors(lm, prompt, knobs, HISTORY_KNOBS, 'beam_search'), time.perf_counter()
+    stops, ctx = _check_stop_strings(stop_strings), lm.context_ids(prompt)
+    hit = _stop_check(lm, stops)
     state, lp = lm.start(prompt, B)
     V, eos, dev = lp.shape[-1], lm.vocab.eos_id, lp.device
     K = min(2 * B, B * V)
@@ -428,7 +464,7 @@ def beam_search(
         top_scores, top_idx = torch.topk((x + run_scores[:, None]).flatten(), K)
         model = lp.flatten()[top_idx].double() + run_model[top_idx // V]
         beam, tok, ts = (top_idx // V).tolist(), (top_idx % V).tolist(), top_scores.tolist()
-        hits = [t == eos or cur + 1 == max_new_tokens for t in tok]
+        hits = [t == eos or cur + 1 == max_new_tokens or (bool(stops) and hit(ctx, run_seqs[b] + [t])) for b, t in zip(beam, tok)]
         masked = top_scores - 1e9 * torch.tensor(hits, dtype=lp.dtype, device=dev)
         nxt = torch.topk(masked, B).indices.tolist()
         full, base = early_stopping is True and len(finished) == B, n_nodes
@@ -461,7 +497,8 @@ def beam_search(
         state, lp = lm.step(state, torch.tensor([tok[j] for j in nxt], device=dev))
     out = finished[:nret]
     return _decoded(lm, [f[2] for f in out], [f[1] for f in out], [f[3] for f in out], [f[0] for f in out],
-                    tree=tree if record_tree else None, steps=cur + 1, seconds=time.perf_counter() - t0, **({'knobs': dict(knobs)} if knobs else {}))
+                    tree=tree if record_tree else None, steps=cur + 1, seconds=time.perf_counter() - t0, **({'knobs': dict(knobs)} if knobs else {}),
+                    **({'stopped': [not f[3] and hit(ctx, f[2]) for f in out]} if stops else {}))
 
 # %% ../nbs/05_decoding.ipynb #39
 @torch.no_grad()
@@ -528,18 +565,40 @@ def _check_seed(seed, name:str='seed'):
 def sample(
     lm:LanguageModel,           # any model
     prompt=None,                # tokens after BOS to continue
-    num_samples:int=1,          # how many outputs
+    num_samples:int=1,          # how many outputs (per prompt)
     max_new_tokens:int=100,     # most tokens generated, EOS included
     seed:int|torch.Generator|None=None, # for reproducible draws
-    **knobs,                    # any of SAMPLE_KNOBS: the history knobs, the filters, min_tokens_to_keep
+    prompts=None,               # several prompts in one batch (a model with `start_many`): num_samples rows each, prompt by prompt
+    stop_strings=None,          # a string or strings that end a row once its last token completes one (kept in the output)
+    **knobs,                    # any of SAMPLE_KNOBS: the history knobs (each row reads its own prompt), the filters, min_tokens_to_keep
 )->Decoded:
-    "`num_samples` outputs drawn from the model, optionally through logits processors."
+    "`num_samples` outputs drawn from the model (for `prompt`, or for each of `prompts`), optionally through logits processors."
     n, max_new_tokens = _check_rows(_check_lm(lm), 'num_samples', num_samples), _check_decode_args(max_new_tokens)
-    transform = _rule_processors(lm, prompt, knobs, SAMPLE_KNOBS, 'sampling')
-    seed = _check_seed(seed)
+    ps = None if prompts is None else _check_prompts(lm, prompt, prompts)
+    ctxs = [lm.context_ids(prompt)] if ps is None else [lm.context_ids(p) for p in ps]
+    proc = _rule_processors(lm, prompt, knobs, SAMPLE_KNOBS, 'sampling', ctxs, n)
+    stops, seed = _check_stop_strings(stop_strings), _check_seed(seed)
+    hit, eos, acc, stopped = _stop_check(lm, stops), lm.vocab.eos_id, {}, {}
+    def transform(lp:Tensor, so_far:Tensor)->Tensor:
+        x = lp if proc is None else proc(lp, so_far)
+        if not stops: return x
+        if so_far.shape[1]:                                        # each row's model log-probability, summed as `generate` sums it
+            acc['total'] = acc['total'] + acc['lp'].gather(1, so_far[:, -1:])[:, 0].double()
+        else: acc['total'] = torch.zeros(len(lp), dtype=torch.float64, device=lp.device)
+        acc['lp'] = lp
+        rows = [i for i, s in enumerate(so_far.tolist()) if s and eos not in s and hit(ctxs[i // n], s)]
+        if not rows: return x
+        for i in rows: stopped[i] = acc['total'][i].item()
+        x = x.clone(); x[rows] = -math.inf; x[rows, eos] = 0.       # a stopped row ends: EOS next, taken off below
+        return x
     t0 = time.perf_counter()
-    seqs, fin, lps = generate(lm, n, prompt, max_new_tokens, seed, transform)
-    return _decoded(lm, seqs, lps, fin, knobs=dict(knobs), seconds=time.perf_counter() - t0)
+    seqs, fin, lps = generate(lm, n, None if ps is not None else prompt, max_new_tokens, seed,
+                              transform if proc is not None or stops else None, prompts=ps)
+    for i, v in stopped.items(): fin[i], lps[i] = False, v
+    info = dict(knobs=dict(knobs), seconds=time.perf_counter() - t0)
+    if stops: info['stopped'] = [i in stopped or (not fin[i] and hit(ctxs[i // n], seqs[i])) for i in range(len(seqs))]
+    if ps is not None: info['prompt_index'] = [i // n for i in range(len(seqs))]
+    return _decoded(lm, seqs, lps, fin, **info)
 
 # %% ../nbs/05_decoding.ipynb #45
 def _codes_of(seqs:list[list[int]], device)->tuple[Tensor, Tensor]:
@@ -685,20 +744,54 @@ def _chrf_scores(
 # %% ../nbs/05_decoding.ipynb #54
 MAX_NGRAM_ORDER = 32   # highest chrF/BLEU order: sacrebleu's defaults are 6 and 4, and orders beyond the longest text add nothing
 
+_PUNCTS = frozenset('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~')   # sacrebleu's CHRF._PUNCTS
+
+def chrf_words(line:str)->list[str]:
+    "Words of `line` as sacrebleu's chrF++ reads them: split on whitespace, one punctuation mark split off the end (else the start) of a longer word."
+    out = []
+    for w in line.split():
+        if len(w) > 1 and w[-1] in _PUNCTS: out += [w[:-1], w[-1]]
+        elif len(w) > 1 and w[0] in _PUNCTS: out += [w[0], w[1:]]
+        else: out.append(w)
+    return out
+
+def _chrf_stats(hu:list[str], ru:list[str], char_order:int, word_order:int, dev, dense=None)->tuple[list, Tensor, Tensor]:
+    "Matches per order (character orders, then word orders) of distinct hypotheses and references, and their n-gram totals."
+    same = ru == hu
+    matches, hl, rl = _pair_stats(_char_codes(hu), None if same else _char_codes(ru), char_order, dev, dense)
+    ht, rt = [_ngram_totals(hl, len(matches))], [_ngram_totals(rl, len(matches))]
+    if word_order:
+        ids = {}
+        hw = [[ids.setdefault(w, len(ids)) for w in chrf_words(t)] for t in hu]
+        rw = None if same else [[ids.setdefault(w, len(ids)) for w in chrf_words(t)] for t in ru]
+        wm, whl, wrl = _pair_stats(hw, rw, word_order, dev, dense)
+        matches = matches + wm; ht.append(_ngram_totals(whl, len(wm))); rt.append(_ngram_totals(wrl, len(wm)))
+    return matches, torch.cat(ht), torch.cat(rt)
+
 def chrf_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
     char_order:int=6,               # character n-gram order (sacrebleu's default)
     beta:float=2,                   # recall is beta times as important as precision
     device='cpu',                   # where the matrix products run
+    word_order:int=0,               # word n-gram order: 0 is chrF, 2 is chrF++ (words as `chrf_words` splits them)
 )->Tensor:                          # (len(hyps), len(refs)) float64 scores in [0, 100]
-    "sacrebleu's sentence chrF (word order 0, whitespace removed) of every hypothesis against every reference."
+    "sacrebleu's sentence chrF (whitespace removed; `word_order=2`: chrF++) of every hypothesis against every reference."
     hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
     char_order, dev = check_int('char_order', char_order, 1, MAX_NGRAM_ORDER), resolve_device(device)
+    word_order = check_int('word_order', word_order, 0, MAX_NGRAM_ORDER)
     beta = check_float('beta', beta, 0, 1e6, low_open=True)             # beta**2 stays finite
     hu, hi = _unique_index(hyps); ru, ri = _unique_index(refs)
-    matches, hl, rl = _pair_stats(_char_codes(hu), None if ru == hu else _char_codes(ru), char_order, dev)
-    return _chrf_scores(matches, _ngram_totals(hl, len(matches)), _ngram_totals(rl, len(matches)), beta).cpu()[hi][:, ri]
+    matches, ht, rt = _chrf_stats(hu, ru, char_order, word_order, dev)
+    return _chrf_scores(matches, ht, rt, beta).cpu()[hi][:, ri]
+
+def chrfpp_matrix(
+    hyps:Sequence[str],             # hypotheses
+    refs:Sequence[str]|None=None,   # references (None: the hypotheses)
+    device='cpu',
+)->Tensor:                          # (len(hyps), len(refs)) float64 scores in [0, 100]
+    "sacrebleu's sentence chrF++ (`CHRF(word_order=2)`) of every pair: the utility 'chrf++'."
+    return chrf_matrix(hyps, refs, device=device, word_order=2)
 
 def _check_texts(name:str, texts)->list[str]:
     if isinstance(texts, str): raise TypeError(f"{name}: expected a list of strings, got one string")
@@ -810,13 +903,162 @@ def exact_match_matrix(
     _, idx = _unique_index([' '.join(t.split()) for t in hyps + refs])
     return (idx[:len(hyps), None] == idx[None, len(hyps):]).double()
 
+# %% ../nbs/05_decoding.ipynb #c6f8e722
+_TER_SHIFT_SIZE, _TER_SHIFT_DIST, _TER_BEAM, _TER_CACHE, _TER_CANDIDATES, _TER_INF = 10, 50, 25, 10000, 1000, int(1e16)
+
+class _BeamEditDistance:
+    "sacrebleu's `BeamEditDistance`: edit distance to one reference in a beam around the diagonal, with the trace and a trie of rows."
+    def __init__(self, ref:list):
+        self.ref, self.n = ref, len(ref)
+        self.initial = (list(range(self.n + 1)), ['i'] * (self.n + 1))   # a row: costs and operations
+        self.cache, self.size = {}, 0
+
+    def __call__(self, hyp:list)->tuple[int, str]:
+        node, rows = self.cache, [self.initial]
+        for w in hyp:                                              # rows already known for this prefix of the hypothesis
+            if w not in node: break
+            node, row = node[w]; rows.append(row)
+        start = len(rows) - 1
+        d, trace = self._edit(hyp, rows)
+        if self.size < _TER_CACHE:
+            node = self.cache
+            for w in hyp[:start]: node = node[w][0]
+            for w, row in zip(hyp[start:], rows[start + 1:]):
+                if w not in node: node[w] = ({}, row); self.size += 1
+                node = node[w][0]
+        return d, trace
+
+    def _edit(self, h:list, rows:list)->tuple[int, str]:
+        "Fill the rows after the cached ones (in place) and return the distance and the trace."
+        nh, ref, n, INF = len(h), self.ref, self.n, _TER_INF
+        ratio = n / nh if h else 1
+        beam = math.ceil(ratio / 2 + _TER_BEAM) if _TER_BEAM < ratio / 2 else _TER_BEAM
+        for i in range(len(rows), nh + 1):
+            diag = math.floor(i * ratio)
+            lo, hi = max(0, diag - beam), (n + 1 if i == nh else min(n + 1, diag + beam))
+            pc, w = rows[i - 1][0], h[i - 1]
+            cc, oc = [INF] * (n + 1), ['x'] * (n + 1)
+            if lo == 0: cc[0], oc[0] = pc[0] + 1, 'd'
+            last = cc[max(lo, 1) - 1]
+            for j in range(max(lo, 1), hi):                        # Tercom's preference: match or substitution, deletion, insertion
+                if w == ref[j - 1]: b, o = pc[j - 1], ' '
+                else: b, o = pc[j - 1] + 1, 's'
+                if b >= INF: b, o = INF, 'x'
+                d = pc[j] + 1
+                if b > d: b, o = d, 'd'
+                if b > last + 1: b, o = last + 1, 'i'
+                cc[j] = last = b; oc[j] = o
+            rows.append((cc, oc))
+        trace, i, j = [], nh, n
+        while i > 0 or j > 0:
+            op = rows[i][1][j]; trace.append(op)
+            if op in ' s': i, j = i - 1, j - 1
+            elif op == 'i': j -= 1
+            elif op == 'd': i -= 1
+            else: raise RuntimeError(f"TER: undefined edit operation at ({i}, {j})")
+        return rows[nh][0][n], ''.join(reversed(trace))
+
+# %% ../nbs/05_decoding.ipynb #78bf5b12
+def _ter_alignment(trace:str)->tuple[dict, list, list]:
+    "sacrebleu's `trace_to_alignment` of the flipped trace: reference position -> hypothesis position, and the error flags of each."
+    ph = pr = -1
+    align, ref_err, hyp_err = {}, [], []
+    for op in trace.translate(str.maketrans('id', 'di')):
+        if op in ' s':
+            ph += 1; pr += 1; align[pr] = ph; e = int(op == 's'); hyp_err.append(e); ref_err.append(e)
+        elif op == 'i': ph += 1; hyp_err.append(1)
+        else: pr += 1; align[pr] = ph; ref_err.append(1)
+    return align, ref_err, hyp_err
+
+def _ter_pairs(h:list, r:list):
+    "(start in h, start in r, length) of every common run of words up to the shift limits (sacrebleu's `_find_shifted_pairs`, same order)."
+    nh, nr, where = len(h), len(r), {}
+    for j, x in enumerate(r): where.setdefault(x, []).append(j)
+    for sh in range(nh):
+        for sr in where.get(h[sh], ()):                            # only starts where the first words match can yield
+            if abs(sr - sh) > _TER_SHIFT_DIST: continue
+            k = 0
+            while h[sh + k] == r[sr + k] and k < _TER_SHIFT_SIZE:
+                k += 1
+                yield sh, sr, k
+                if nh == sh + k or nr == sr + k: break
+
+def _ter_shifted(w:list, start:int, length:int, target:int)->list:
+    if target < start: return w[:target] + w[start:start + length] + w[target:start] + w[start + length:]
+    if target > start + length: return w[:start] + w[start + length:target] + w[start:start + length] + w[target:]
+    return w[:start] + w[start + length:length + target] + w[start:start + length] + w[length + target:]
+
+def _ter_best_shift(h:list, r:list, ed:_BeamEditDistance, checked:int)->tuple[int, list, int]:
+    "The shift that lowers the edit distance most, ranked as Tercom ranks them (sacrebleu's `_shift`)."
+    pre, inv = ed(h)
+    align, ref_err, hyp_err = _ter_alignment(inv)
+    best = None
+    for sh, sr, k in _ter_pairs(h, r):
+        if sum(hyp_err[sh:sh + k]) == 0 or sum(ref_err[sr:sr + k]) == 0 or sh <= align[sr] < sh + k: continue
+        prev = -1
+        for off in range(-1, k):
+            if sr + off == -1: idx = 0
+            elif sr + off in align: idx = align[sr + off] + 1
+            else: break
+            if idx == prev: continue
+            prev = idx
+            shifted = _ter_shifted(h, sh, k, idx)
+            cand = (pre - ed(shifted)[0], k, -sh, -idx, shifted)
+            checked += 1
+            if not best or cand > best: best = cand
+        if checked >= _TER_CANDIDATES: break
+    return (0, h, checked) if not best else (best[0], best[4], checked)
+
+def _ter_edits(h:list, r:list, ed:_BeamEditDistance|None=None)->int:
+    "Tercom's number of edits (shifts included) from hypothesis words `h` to reference words `r` (sacrebleu's `translation_edit_rate`)."
+    if not r: return len(h)
+    if h == r: return 0
+    ed, shifts, checked = ed or _BeamEditDistance(r), 0, 0     # `ed` may be shared by hypotheses of h's length: its rows depend on nothing else
+    while True:
+        delta, new, checked = _ter_best_shift(h, r, ed, checked)
+        if checked >= _TER_CANDIDATES or delta <= 0: break
+        shifts += 1; h = new
+    return shifts + ed(h)[0]
+
+# %% ../nbs/05_decoding.ipynb #54c6f70b
+def ter_matrix(
+    hyps:Sequence[str],             # hypotheses
+    refs:Sequence[str]|None=None,   # references (None: the hypotheses)
+    case_sensitive:bool=False,      # False lowercases both sides, as sacrebleu's TER() does by default
+)->Tensor:                          # (len(hyps), len(refs)) float64 TER in percent (0 is best; above 100 is possible)
+    "sacrebleu's sentence TER (`TER().sentence_score`, shifts included) of every hypothesis against every reference; lower is better."
+    hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
+    if not isinstance(case_sensitive, bool): raise TypeError(f"case_sensitive={case_sensitive!r}: expected True or False")
+    prep = lambda t: (t.rstrip() if case_sensitive else t.rstrip().lower()).split()
+    hu, hi = _unique_index([' '.join(prep(t)) for t in hyps]); ru, ri = _unique_index([' '.join(prep(t)) for t in refs])
+    ids = {}
+    hw = [[ids.setdefault(w, len(ids)) for w in t.split()] for t in hu]
+    rw = [[ids.setdefault(w, len(ids)) for w in t.split()] for t in ru]
+    out = torch.empty(len(hu), len(ru), dtype=torch.float64)
+    eds = {}                                                       # one edit-distance cache per reference and hypothesis length
+    for a, h in enumerate(hw):
+        for b, r in enumerate(rw):
+            ed = eds.get((b, len(h))) or eds.setdefault((b, len(h)), _BeamEditDistance(r))
+            e = _ter_edits(h, r, ed)
+            out[a, b] = 100 * (e / float(len(r))) if r else (100. if e > 0 else 0.)
+    return out[hi][:, ri]
+
+def neg_ter_matrix(
+    hyps:Sequence[str],             # hypotheses
+    refs:Sequence[str]|None=None,   # references (None: the hypotheses)
+    device='cpu',                   # unused: TER runs in Python on the CPU
+)->Tensor:                          # (len(hyps), len(refs)) float64, at most 0
+    "Minus sacrebleu's sentence TER of every pair: the utility 'ter', where higher is better, as MBR maximises."
+    return -ter_matrix(hyps, refs)
+
 # %% ../nbs/05_decoding.ipynb #67
-UTILITIES = {'chrf': chrf_matrix, 'bleu': bleu_matrix, 'edit': edit_similarity_matrix, 'exact': exact_match_matrix}
+UTILITIES = {'chrf': chrf_matrix, 'chrf++': chrfpp_matrix, 'bleu': bleu_matrix, 'ter': neg_ter_matrix, 'edit': edit_similarity_matrix,
+             'exact': exact_match_matrix}   # higher is better for all: 'ter' is minus TER
 
 def utility_matrix(
     hyps:Sequence[str],          # hypotheses
     refs:Sequence[str]|None=None, # references (None: the hypotheses)
-    utility:str|Callable='chrf',  # 'chrf', 'bleu', 'edit', 'exact' or a function (hyps, refs) -> (H, R)
+    utility:str|Callable='chrf',  # a name in UTILITIES or a function (hyps, refs) -> (H, R)
     device='cpu',
 )->Tensor:
     "The utility of every hypothesis against every reference, (H, R) float64."
@@ -838,6 +1080,58 @@ def _checked_utilities(U, utility, hyps:list, refs:list)->Tensor:
         raise ValueError(f"utility={name}: returned {U[i, j].item()} for hyps[{i}]={hyps[i]!r} against refs[{j}]={refs[j]!r}; expected finite numbers")
     return U
 
+# %% ../nbs/05_decoding.ipynb #9b2ab237
+class EmbeddingUtility:
+    "Similarity of text embeddings as a utility (higher is better): each distinct text embedded once, in batches."
+    def __init__(self,
+                 embed:Callable,           # texts (a list of strings) -> (N, d) tensor of embeddings
+                 similarity:str='cosine',  # 'cosine' or 'dot'
+                 batch_size:int=64,        # texts per call of `embed`
+                 name:str='embedding'):    # its name in tables
+        if not callable(embed): raise TypeError(f"embed={embed!r}: expected a function from a list of texts to an (N, d) tensor")
+        self.embed, self.similarity = embed, check_choice('similarity', similarity, ('cosine', 'dot'))
+        self.batch_size, self.__name__, self.cache = check_int('batch_size', batch_size, low=1), name, {}
+
+    def embeddings(self, texts:Sequence[str])->Tensor:
+        "(len(texts), d) float64 embeddings, computing only the texts not yet seen."
+        texts = _check_texts('texts', texts)
+        new = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        for lo in range(0, len(new), self.batch_size):
+            part = new[lo:lo + self.batch_size]
+            E = self.embed(part)
+            E = torch.as_tensor(E.detach().cpu() if isinstance(E, Tensor) else np.asarray(E), dtype=torch.float64)
+            if E.ndim != 2 or len(E) != len(part): raise ValueError(f"embed: returned shape {tuple(E.shape)} for {len(part)} texts; expected ({len(part)}, d)")
+            if not E.isfinite().all(): raise ValueError("embed: returned NaN or inf")
+            self.cache.update(zip(part, E))
+        return torch.stack([self.cache[t] for t in texts])
+
+    def scores(self, H:Tensor, R:Tensor)->Tensor:
+        "Similarity of every row of `H` with every row of `R` (embeddings or centroids)."
+        if self.similarity == 'cosine': H, R = H / H.norm(dim=1, keepdim=True).clamp(min=1e-12), R / R.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return H @ R.T
+
+    def __call__(self, hyps, refs=None)->Tensor:
+        hyps = _check_texts('hyps', hyps)
+        return self.scores(self.embeddings(hyps), self.embeddings(hyps if refs is None else refs))
+
+def _kmeans(x:Tensor, k:int, niter:int=5, seed:int=0)->tuple[Tensor, Tensor]:
+    "mbrs' `Kmeans.train`: k-means++ from a seeded generator, then at most `niter` Lloyd steps; (centroids, assignment)."
+    if k == 1: c = x.mean(0, keepdim=True); return c, torch.cdist(x, c).argmin(-1)
+    if len(x) <= k: return x.clone(), torch.arange(len(x))
+    g = torch.Generator().manual_seed(seed)
+    c = x[torch.randint(len(x), (1,), generator=g)]
+    for _ in range(k - 1):
+        d = (torch.cdist(c, x) ** 2).min(0).values.float().clamp(min=1e-5)
+        c = torch.cat([c, x[torch.multinomial(d / d.sum(), 1, generator=g)]])
+    a = torch.full((len(x),), -1, dtype=torch.long)
+    for _ in range(niter):
+        new = torch.cdist(x, c).argmin(-1)
+        if torch.equal(new, a): break
+        a = new
+        for j in range(k):
+            if (a == j).any(): c[j] = x[a == j].mean(0)
+    return c, a
+
 # %% ../nbs/05_decoding.ipynb #69
 @dataclass
 class MBRResult:
@@ -847,7 +1141,7 @@ class MBRResult:
     expected_utility:Tensor    # estimate per hypothesis (NaN where pruned before the end)
     utility_calls:int          # hypothesis-reference pairs scored (aggregated references count once)
     seconds:float              # wall time
-    method:str                 # 'exact', 'aggregate' or 'prune'
+    method:str                 # 'exact', 'aggregate', 'prune' or 'centroid'
     info:dict = field(default_factory=dict)
     def as_dict(self)->dict: return _plain(asdict(self))
 
@@ -885,6 +1179,32 @@ def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=No
     gw = torch.zeros(G, dtype=torch.float64).index_add_(0, groups, w)
     return U @ (gw / gw.sum()), len(hyps) * G
 
+# %% ../nbs/05_decoding.ipynb #aggregate-check
+def _word_ids(*text_lists, split=chrf_words)->list[list[list[int]]]:
+    "Each text as ids of the words `split` gives (one vocabulary over all lists)."
+    ids = {}
+    return [[[ids.setdefault(w, len(ids)) for w in split(t)] for t in texts] for texts in text_lists]
+
+def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
+    if not (isinstance(utility, str) and utility in ('chrf', 'chrf++', 'bleu')):
+        raise ValueError(f"method='aggregate' needs an n-gram utility, 'chrf', 'chrf++' or 'bleu'; got utility={utility!r}")
+    G = min(num_groups, len(refs))
+    groups = torch.arange(len(refs)) * G // len(refs)             # contiguous groups of (nearly) equal size
+    if utility == 'bleu':
+        hs, rs = _word_codes(hyps, refs)
+        m, hl, rl, r_tot = _aggregate_stats(hs, rs, w, groups, G, max_order or 4)
+        U = _bleu_scores(m, hl, rl)
+    else:                                                         # chrF: character orders, then (chrF++) word orders 1 and 2
+        m, hl, _, r_tot = _aggregate_stats(_char_codes(hyps), _char_codes(refs), w, groups, G, max_order or 6)
+        h_tot = _ngram_totals(hl, len(m))
+        if utility == 'chrf++':
+            hw, rw = _word_ids(hyps, refs)
+            wm, whl, _, wr_tot = _aggregate_stats(hw, rw, w, groups, G, 2)
+            m, h_tot, r_tot = m + wm, torch.cat([h_tot, _ngram_totals(whl, len(wm))]), torch.cat([r_tot, wr_tot])
+        U = _chrf_scores(m, h_tot, r_tot, 2.)
+    gw = torch.zeros(G, dtype=torch.float64).index_add_(0, groups, w)
+    return U @ (gw / gw.sum()), len(hyps) * G
+
 # %% ../nbs/05_decoding.ipynb #74
 def _expected_utility_prune(hyps, refs, w, utility, schedule, alpha, num_bootstrap, seed, device):
     g = make_generator(seed)
@@ -917,19 +1237,20 @@ def mbr_select(
     hyps:Sequence[str],                # candidates
     refs:Sequence[str]|None=None,      # pseudo-references (None: the candidates)
     weights=None,                      # weight of each reference (None: equal), e.g. counts or probabilities
-    utility:str|Callable='chrf',       # 'chrf', 'bleu', 'edit', 'exact' or a function (hyps, refs) -> (H, R)
-    method:str='exact',                # 'exact' (all pairs), 'aggregate' (reference aggregation) or 'prune' (confidence-based pruning)
+    utility:str|Callable='chrf',       # a name in UTILITIES, an EmbeddingUtility or a function (hyps, refs) -> (H, R)
+    method:str='exact',                # 'exact' (all pairs), 'aggregate' (reference aggregation), 'prune' (confidence-based pruning) or 'centroid'
     num_groups:int=1,                  # aggregate: reference groups, each aggregated
     schedule:Sequence[int]|None=None,  # prune: numbers of references per round (None: 8, 16, 32, ...)
     alpha:float=0.99,                  # prune: drop a candidate when P(at least as good as the leader) < 1 - alpha
     num_bootstrap:int=500,             # prune: bootstrap resamples per round
-    seed:int|None=0,                   # prune: seed of the bootstrap
+    seed:int|None=0,                   # prune: seed of the bootstrap; centroid: seed of k-means++
+    num_centroids:int=8,               # centroid: clusters of the references' embeddings (an EmbeddingUtility)
     device='cpu',                      # where the utility matrices are computed
 )->MBRResult:
     "Pick the hypothesis with the highest expected utility against the references."
     t0, seed = time.perf_counter(), _check_seed(seed)
     hyps = _check_texts('hyps', hyps); refs = hyps if refs is None else _check_texts('refs', refs)
-    method = check_choice('method', method, ('exact', 'aggregate', 'prune'))
+    method = check_choice('method', method, ('exact', 'aggregate', 'prune', 'centroid'))
     w = torch.ones(len(refs), dtype=torch.float64) if weights is None else as_tensor(weights, 'weights', ndim=None, dtype=torch.float64).flatten()
     if w.shape != (len(refs),) or (w < 0).any() or not w.sum() > 0: raise ValueError(f"weights: expected {len(refs)} non-negative numbers, not all zero")
     w, info = w / w.sum(), {}
@@ -938,6 +1259,13 @@ def mbr_select(
         eu, calls = U @ w, U.numel()
     elif method == 'aggregate':
         eu, calls = _expected_utility_aggregate(hyps, refs, w, utility, check_int('num_groups', num_groups, low=1))
+    elif method == 'centroid':
+        if not isinstance(utility, EmbeddingUtility): raise ValueError(f"method='centroid' needs an EmbeddingUtility; got utility={utility!r}")
+        ru, ri = _unique_index(refs)
+        wu = torch.zeros(len(ru), dtype=torch.float64).index_add_(0, ri, w)   # each distinct reference once, with its total weight
+        c, a = _kmeans(utility.embeddings(ru), check_int('num_centroids', num_centroids, low=1), seed=seed if isinstance(seed, int) else 0)
+        cw = torch.zeros(len(c), dtype=torch.float64).index_add_(0, a, wu)
+        eu, calls, info['num_centroids'] = utility.scores(utility.embeddings(hyps), c) @ cw, len(hyps) * len(c), len(c)
     else:
         alpha = check_float('alpha', alpha, 0, 1, low_open=True, high_open=True)
         eu, calls, info['rounds'] = _expected_utility_prune(hyps, refs, w, utility, schedule, alpha,
@@ -1053,7 +1381,8 @@ RULE_PRESETS = {
     'greedy': dict(rule='greedy'), 'beam': dict(rule='beam', num_beams=5), 'mode': dict(rule='mode'),
     'sample': dict(rule='sample'), 'nucleus': dict(rule='sample', top_p=0.9), 'top_k': dict(rule='sample', top_k=10),
     'typical': dict(rule='sample', typical_p=0.9), 'min_p': dict(rule='sample', min_p=0.1),
-    'epsilon': dict(rule='sample', epsilon_cutoff=0.02), 'temperature': dict(rule='sample', temperature=0.7),
+    'epsilon': dict(rule='sample', epsilon_cutoff=0.02), 'eta': dict(rule='sample', eta_cutoff=3e-4),   # eta: the low end of Hewitt et al.'s 3e-4 to 2e-3
+    'temperature': dict(rule='sample', temperature=0.7),
     'mbr': dict(rule='mbr', num_samples=32, utility='chrf'),
 }
 

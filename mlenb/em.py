@@ -61,6 +61,22 @@ def gmm_features(
     else: sec = (XT * XT).sum(0, keepdim=True)
     return torch.cat([XT.new_ones(1, X.shape[0]), XT, sec])
 
+# %% ../nbs/02_em.ipynb #700d6ace
+def _features_t(
+    XT:Tensor,            # transposed rows, (d, c)
+    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
+)->Tensor:                # (1 + d + q, c), as `gmm_features(XT.T)`
+    "`gmm_features` of rows held transposed, written straight into one new tensor (no transpose, no concatenation)."
+    d, c = XT.shape
+    PT = XT.new_empty(1 + d + n_second_moments(d, covariance_type), c)
+    PT[0] = 1; PT[1:1 + d] = XT
+    if covariance_type in ('full', 'tied'):
+        i, j = _triu(d, XT.device)
+        torch.mul(XT[i], XT[j], out=PT[1 + d:])
+    elif covariance_type == 'diag': torch.mul(XT, XT, out=PT[1 + d:])
+    else: torch.sum(XT * XT, 0, keepdim=True, out=PT[1 + d:])
+    return PT
+
 # %% ../nbs/02_em.ipynb #12
 @dataclass
 class GMMStats:
@@ -312,11 +328,21 @@ def _trace_precision(p:GMMParams, covariance_type:str)->Tensor:
     if covariance_type == 'tied': return (U * U).sum((-2, -1))[:, None]
     return (U * U).sum(-1) if covariance_type == 'diag' else p.means.shape[-1] * U * U
 
+def _product_scale(p:GMMParams, covariance_type:str)->Tensor:
+    "A bound on the terms of x^T P_k x per unit |x|^2, (R, K) or (R, 1): tr P_k (Cauchy-Schwarz) for full and tied, the largest precision for diag and spherical."
+    if covariance_type in ('full', 'tied'): return _trace_precision(p, covariance_type)
+    U = p.precisions_cholesky
+    return (U * U).amax(-1) if covariance_type == 'diag' else U * U
+
 _DIRECT_ABOVE = 1e-2   # nats: rounding bound above which the E-step uses whitened differences
 
+def _rounding_bounds(p:GMMParams, covariance_type:str, r2:float, eps:float)->Tensor:
+    "Bound on the cancellation error (nats) of the features' product per restart and component, (R, K): eps s_k (|x|^2 + |mu_k|^2), s_k from `_product_scale`."
+    return eps * _product_scale(p, covariance_type) * (r2 + (p.means ** 2).sum(-1))
+
 def _rounding_bound(p:GMMParams, covariance_type:str, r2:float, eps:float)->float:
-    "Bound on the cancellation error (nats) of the features' product: eps * max_k tr(P_k) (|x|^2 + |mu_k|^2)."
-    return eps * float((_trace_precision(p, covariance_type) * (r2 + (p.means ** 2).sum(-1))).max())
+    "The largest of `_rounding_bounds`: the features' product's error bound over all components."
+    return float(_rounding_bounds(p, covariance_type, r2, eps).max())
 
 def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
     "A function from features (F, c) to logits (R, K, c) through whitened differences U_k^T (x - mu_k)."
@@ -336,6 +362,35 @@ def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
         else: Y = (XT - mu) * (U[..., None] if covariance_type == 'diag' else U[..., None, None])
         return const - 0.5 * (Y * Y).sum(-2)
     return logits
+
+# %% ../nbs/02_em.ipynb #a524c5c7
+def _pairs(p:GMMParams, covariance_type:str, idx:Tensor)->tuple[GMMParams, str]:
+    "Components idx (m, 2) = (restart, component) as one restart of m components (tied ones as full), and their covariance type."
+    r, k = idx.unbind(1)
+    tied = covariance_type == 'tied'
+    cov, U = (p.covariances[r], p.precisions_cholesky[r]) if tied else (p.covariances[r, k], p.precisions_cholesky[r, k])
+    return GMMParams(p.weights[r, k][None], p.means[r, k][None], cov[None], U[None]), ('full' if tied else covariance_type)
+
+def _logits_fn(
+    p:GMMParams,          # parameters (R restarts), in the coordinates the features are computed in
+    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
+    dtype:torch.dtype,    # dtype of the features and of the logits
+    r2:float,             # bound on the squared norm of the rows
+)->tuple:                 # (None or a function features (F, c) -> logits (R, K, c), the rounding bound of the products used)
+    "The E-step's logits: the features' product where its bound is at most `_DIRECT_ABOVE`, whitened differences only for the components above it."
+    b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps).expand(p.weights.shape)
+    far = b > _DIRECT_ABOVE
+    if not far.any(): return None, float(b.max())
+    if far.all(): return _direct_logits(p, covariance_type, dtype), 0.
+    idx = far.nonzero()
+    r, k = idx.unbind(1)
+    direct, H = _direct_logits(*_pairs(p, covariance_type, idx), dtype), gmm_natural_params(p, covariance_type).to(dtype)
+    R, K, F = H.shape
+    def logits(PT:Tensor)->Tensor:
+        L = (H.reshape(R * K, F) @ PT).view(R, K, -1)
+        L[r, k] = direct(PT)[0]   # one collapsed component (variance reg_covar) no longer sends all K to the slow form
+        return L
+    return logits, float(b[~far].max())
 
 # %% ../nbs/02_em.ipynb #46
 def _marginal(
@@ -414,9 +469,8 @@ def _marginals(p:GMMParams, covariance_type:str, dtype:torch.dtype, r2:float):
         key = tuple(o.tolist())
         if key not in cache:
             pm = _marginal(p, covariance_type, o)
-            b = _rounding_bound(pm, covariance_type, r2, torch.finfo(dtype).eps)
-            direct = _direct_logits(pm, covariance_type, dtype) if b > _DIRECT_ABOVE else None
-            cache[key] = (pm, gmm_natural_params(pm, covariance_type).to(dtype), direct, 0. if direct else b)
+            direct, b = _logits_fn(pm, covariance_type, dtype, r2)
+            cache[key] = (pm, gmm_natural_params(pm, covariance_type).to(dtype), direct, b)
         return cache[key]
     return get
 
@@ -678,7 +732,7 @@ def _check_range(
 
 # %% ../nbs/02_em.ipynb #70
 class _Memory:
-    "Data held in memory: centred, with the features cached as one (F, n) tensor when they fit."
+    "Data held in memory: centred, with the features cached as one (F, n) tensor when they fit, else the centred rows as (d, n)."
     cache = {'cpu': 2 ** 26}   # most elements cached per device type; 2 ** 29 elsewhere
     missing = False
     def __init__(self, X:Tensor, w:Tensor|None, covariance_type:str, dtype, shift:Tensor|None=None, master=torch.float64, cache:bool=True, comm=None):
@@ -689,21 +743,29 @@ class _Memory:
         wm = torch.ones(self.n, dtype=master, device=X.device) if w is None else w.to(master)
         self.weight = float(wm.sum())
         self.shift = _column_means(_column_sums(X.to(master), wm), comm) if shift is None else shift
-        self.phi = None
-        if cache and self.F * self.n <= self.cache.get(X.device.type, 2 ** 29):
+        self.phi = self.xT = None
+        room = self.cache.get(X.device.type, 2 ** 29) if cache else 0
+        if self.F * self.n <= room:
             self.phi = torch.empty(self.F, self.n, dtype=dtype, device=X.device)
             for a in range(0, self.n, 2 ** 16): self.phi[:, a:a + 2 ** 16] = gmm_features(self.centred(a, a + 2 ** 16), covariance_type)
+        elif self.d * self.n <= room:   # the features do not fit, the centred rows do: centre and transpose once, not on every pass
+            self.xT = torch.empty(self.d, self.n, dtype=dtype, device=X.device)
+            for a in range(0, self.n, 2 ** 16): self.xT[:, a:a + 2 ** 16] = self.centred(a, a + 2 ** 16).T
         r2 = lambda a: float(((self.X[a:a + 2 ** 16].to(self.shift.dtype) - self.shift) ** 2).sum(1).max())   # in float64: may exceed `dtype`
         self.r2 = _max_r2(max(r2(a) for a in range(0, self.n, 2 ** 16)), comm)
 
     def centred(self, a:int=0, b:int|None=None)->Tensor: return (self.X[a:b].to(self.shift.dtype) - self.shift).to(self.dtype)
     def rows(self)->tuple[Tensor, Tensor|None]:
         "The centred data and weights to initialise from."
-        return (self.phi[1:1 + self.d].T if self.phi is not None else self.centred()), self.w
+        if self.phi is not None: return self.phi[1:1 + self.d].T, self.w
+        return (self.xT.T if self.xT is not None else self.centred()), self.w
 
     def chunks(self, size:int):
+        "Features (F, c) of `size` rows at a time, and their weights."
         for a in range(0, self.n, size):
-            PT = self.phi[:, a:a + size] if self.phi is not None else gmm_features(self.centred(a, a + size), self.ct)
+            if self.phi is not None: PT = self.phi[:, a:a + size]
+            elif self.xT is not None: PT = _features_t(self.xT[:, a:a + size], self.ct)
+            else: PT = gmm_features(self.centred(a, a + size), self.ct)
             yield PT, (None if self.w is None else self.w[a:a + size])
 
 # %% ../nbs/02_em.ipynb #73
@@ -1367,9 +1429,8 @@ def _reset_state(self:GaussianMixture):
 
 @patch
 def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
-    "The E-step's logits: (None, bound) for the features' product, (direct form, 0) when its rounding bound is too large."
-    bound = _rounding_bound(p, self.covariance_type, r2, torch.finfo(self.dtype).eps)
-    return (_direct_logits(p, self.covariance_type, self.dtype), 0.) if bound > _DIRECT_ABOVE else (None, bound)
+    "The E-step's logits: (None, bound) for the features' product; a function that takes the direct form where the product's bound is too large."
+    return _logits_fn(p, self.covariance_type, self.dtype, r2)
 
 @patch
 def _all(self:GaussianMixture)->slice: return slice(None)   # every restart: E- and M-steps then skip gathering and scattering them

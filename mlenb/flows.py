@@ -47,12 +47,13 @@ def patch_classmethod(f):
 class Transform(nn.Module):
     "An invertible map of R^D with its log|det J|: `forward` goes data -> base, `inverse` base -> data."
     x_dependent = True   # False where log|det J| is the same at every x (linear layers)
+    context_dim = 0      # size of the context vector a conditional layer's conditioner also sees; 0: none
 
     def forward(self, x:Tensor)->tuple[Tensor, Tensor]:
-        "z and log|det dz/dx| per row, for a batch `x` of shape (N, D)."
+        "z and log|det dz/dx| per row, for a batch `x` of shape (N, D); a conditional layer also takes `context` (N, C)."
         raise NotImplementedError
     def inverse(self, z:Tensor)->tuple[Tensor, Tensor]:
-        "x and log|det dx/dz| per row, for a batch `z` of shape (N, D)."
+        "x and log|det dx/dz| per row, for a batch `z` of shape (N, D) (and `context` (N, C) if conditional)."
         raise NotImplementedError
 
 # %% ../nbs/03_flows.ipynb #10
@@ -68,29 +69,36 @@ class Chain(Transform):
             if t.dim != first.dim:
                 raise ValueError(f"transforms: layer {i} ({type(t).__name__}) acts on {t.dim}-D points, but layer {j} "
                                  f"({type(first).__name__}) on {first.dim}-D ones; every layer needs the same dimension")
+        conditional = [(i, t) for i, t in enumerate(transforms) if t.context_dim]
+        for i, t in conditional[1:]:
+            j, first = conditional[0]
+            if t.context_dim != first.context_dim:
+                raise ValueError(f"transforms: layer {i} ({type(t).__name__}) takes a context of size {t.context_dim}, but layer {j} "
+                                 f"({type(first).__name__}) one of size {first.context_dim}; every conditional layer needs the same context")
         self.layers = nn.ModuleList(transforms)
         self.x_dependent = any(t.x_dependent for t in transforms)
         self.dim = sized[0][1].dim if sized else None
+        self.context_dim = conditional[0][1].context_dim if conditional else 0
 
-    def forward(self, x):
+    def forward(self, x, context=None):   # context (N, C): given to the conditional layers only, the others pass it by
         ladj = x.new_zeros(x.shape[0])
         for t in self.layers:
-            x, l = t(x)
+            x, l = t(x, context) if t.context_dim else t(x)
             ladj = ladj + l
         return x, ladj
 
-    def inverse(self, z):
+    def inverse(self, z, context=None):
         ladj = z.new_zeros(z.shape[0])
         for t in reversed(self.layers):
-            z, l = t.inverse(z)
+            z, l = t.inverse(z, context) if t.context_dim else t.inverse(z)
             ladj = ladj + l
         return z, ladj
 
-    def forward_layers(self, x:Tensor)->tuple[list[Tensor], list[Tensor]]:
+    def forward_layers(self, x:Tensor, context:Tensor|None=None)->tuple[list[Tensor], list[Tensor]]:
         "Every intermediate point (L + 1 tensors, `x` first) and every layer's log-det (L tensors)."
         points, ladjs = [x], []
         for t in self.layers:
-            x, l = t(x)
+            x, l = t(x, context) if t.context_dim else t(x)
             points.append(x); ladjs.append(l)
         return points, ladjs
 
@@ -128,6 +136,14 @@ def _check_numel(what:str, numel:int)->int:
 def _generator(seed, device='cpu')->torch.Generator|None:
     "A generator for `seed` on `device`; None for None, so that torch's global generator draws (as torch's distributions do)."
     return None if seed is None else make_generator(seed, device)
+
+def _layer_context(layer:nn.Module, context:Tensor|None)->Tensor|None:
+    "`context` for a layer's conditioner: a ValueError if a conditional layer gets none or an unconditional one gets one (a check on None, not on values)."
+    if layer.context_dim and context is None:
+        raise ValueError(f"context: {type(layer).__name__} is conditional on a context of size {layer.context_dim}; pass one, shape (N, {layer.context_dim})")
+    if context is not None and not layer.context_dim:
+        raise ValueError(f"context: {type(layer).__name__} was built without context=, so it takes no context")
+    return context
 
 def _int_tensor(name:str, value, expected:str, allow_bool:bool=False)->Tensor:
     "`value` (a permutation, an order, a mask) as an integer tensor; a TypeError naming `name` if it is not one."
@@ -293,13 +309,17 @@ class MADE(nn.Sequential):
         hidden=(64, 64),       # hidden widths (an int: two of that width)
         activation:str='relu', # one of `ACTIVATIONS`
         order=None,            # the autoregressive order of the coordinates; None: 0, 1, ..., dim-1
+        context:int=0,         # size of a context vector appended to the input, seen by every output; 0: none
     ):
         dim, hidden = _check_dim(dim, 2, ' (an autoregressive layer needs two dimensions or more)'), _check_hidden(hidden)
-        _check_numel(f"dim={dim}, params={params}, hidden={hidden}", 2 * _mlp_numel(dim, dim * params, hidden))   # weights and masks
+        context = check_int('context', context, low=0)
+        _check_numel(f"dim={dim}, params={params}, hidden={hidden}", 2 * _mlp_numel(dim + context, dim * params, hidden))   # weights and masks
         order = torch.arange(dim) if order is None else _int_tensor('order', order, f"a permutation of 0..{dim - 1}").long()
         if not torch.equal(order.sort().values, torch.arange(dim)): raise ValueError(f"order={order.tolist()}: expected a permutation of 0..{dim - 1}")
         deg_in = order.argsort() + 1                      # degree of coordinate i: its position in the order, 1..dim
-        degs = [deg_in] + [torch.arange(h) % max(dim - 1, 1) + 1 for h in hidden]
+        if context:   # context inputs have degree 0, and so do some hidden units: they carry it to every output, the first one's too
+            degs = [torch.cat([deg_in, deg_in.new_zeros(context)])] + [torch.arange(h) % dim for h in hidden]
+        else: degs = [deg_in] + [torch.arange(h) % max(dim - 1, 1) + 1 for h in hidden]
         act, layers = _activation(activation), []
         for a, b in zip(degs[:-1], degs[1:]):
             layers += [MaskedLinear(b[:, None] >= a[None, :]), act()]
@@ -307,6 +327,11 @@ class MADE(nn.Sequential):
         nn.init.zeros_(out.weight); nn.init.zeros_(out.bias)
         super().__init__(*layers, out)
         self.register_buffer('order', order)
+        self.context_dim = context
+
+    def forward(self, x:Tensor, context:Tensor|None=None)->Tensor: # inputs (N, dim); the context (N, C) if built with one
+        "The outputs (N, dim * params)."
+        return super().forward(x if context is None else torch.cat([x, context], -1))
 
 # %% ../nbs/03_flows.ipynb #37
 class AffineMap:
@@ -509,18 +534,19 @@ class Coupling(Transform):
         mask=None,             # booleans, True where a coordinate conditions; None: the first dim // 2
         hidden=(64, 64),       # the conditioner's hidden widths (an int: two of that width)
         activation:str='relu', # the conditioner's activation, one of `ACTIVATIONS`
+        context:int=0,         # size of a context vector the conditioner also sees; 0: an unconditional layer
     ):
         super().__init__()
         dim = _check_dim(dim, 2, ' (a coupling layer needs two dimensions or more)')
         mask = _check_mask(torch.arange(dim) < dim // 2 if mask is None else mask, dim)
-        self.map, self.dim = elementwise, dim
+        self.map, self.dim, self.context_dim = elementwise, dim, check_int('context', context, low=0)
         cond, trans = mask.nonzero()[:, 0], (~mask).nonzero()[:, 0]
         self.na, self.nb = len(cond), len(trans)
         self.layout = 'first' if bool(mask[:self.na].all()) else 'last' if bool(mask[dim - self.na:].all()) else 'index'
         self.register_buffer('mask', mask)
         self.register_buffer('cond', cond); self.register_buffer('trans', trans)
         self.register_buffer('unsplit', torch.cat([cond, trans]).argsort())
-        self.net = MLP(self.na, self.nb * elementwise.n_params, hidden, activation)
+        self.net = MLP(self.na + self.context_dim, self.nb * elementwise.n_params, hidden, activation)
         with torch.no_grad(): self.net[-1].bias.copy_(elementwise.init_bias(self.nb).flatten())
 
     def _split(self, x:Tensor)->tuple[Tensor, Tensor]:
@@ -533,21 +559,22 @@ class Coupling(Transform):
         if self.layout == 'last': return torch.cat([yb, xa], -1)
         return torch.cat([xa, yb], -1)[:, self.unsplit]
 
-    def _run(self, x:Tensor, inverse:bool)->tuple[Tensor, Tensor]:
+    def _run(self, x:Tensor, context:Tensor|None, inverse:bool)->tuple[Tensor, Tensor]:
         xa, xb = self._split(x)
-        p = self.net(xa).view(x.shape[0], self.nb, self.map.n_params)   # explicit sizes: an empty batch too
+        h = xa if _layer_context(self, context) is None else torch.cat([xa, context], -1)   # (Flow checks the context's shape)
+        p = self.net(h).view(x.shape[0], self.nb, self.map.n_params)    # explicit sizes: an empty batch too
         yb, l = (self.map.inverse if inverse else self.map)(xb, p)
         return self._join(xa, yb), (l.view(-1) if self.nb == 1 else l.sum(-1))
 
-    def forward(self, x): return self._run(x, False)
-    def inverse(self, z): return self._run(z, True)
-    def extra_repr(self): return f"map={self.map}, mask={self.mask.int().tolist()}"
+    def forward(self, x, context=None): return self._run(x, context, False)
+    def inverse(self, z, context=None): return self._run(z, context, True)
+    def extra_repr(self): return f"map={self.map}, mask={self.mask.int().tolist()}" + (f", context={self.context_dim}" if self.context_dim else '')
 
 # %% ../nbs/03_flows.ipynb #55
 class AffineCoupling(Coupling):
     "RealNVP's affine coupling layer (Dinh et al. 2017)."
-    def __init__(self, dim:int, mask=None, hidden=(64, 64), activation:str='relu'): # see `Coupling`
-        super().__init__(dim, AffineMap(), mask, hidden, activation)
+    def __init__(self, dim:int, mask=None, hidden=(64, 64), activation:str='relu', context:int=0): # see `Coupling`
+        super().__init__(dim, AffineMap(), mask, hidden, activation, context)
 
 class SplineCoupling(Coupling):
     "Rational-quadratic spline coupling layer (Durkan et al. 2019, neural spline flows)."
@@ -558,7 +585,8 @@ class SplineCoupling(Coupling):
         activation:str='relu', # the conditioner's activation
         bins:int=8,            # spline bins, at least 2
         bound:float=5.,        # the spline acts on [-bound, bound]
-    ): super().__init__(dim, SplineMap(bins, bound), mask, hidden, activation)
+        context:int=0,         # size of a context vector the conditioner also sees; 0: none
+    ): super().__init__(dim, SplineMap(bins, bound), mask, hidden, activation, context)
 
 # %% ../nbs/03_flows.ipynb #59
 class Autoregressive(Transform):
@@ -569,34 +597,38 @@ class Autoregressive(Transform):
         hidden=(64, 64),       # MADE's hidden widths
         activation:str='relu', # MADE's activation
         order=None,            # the autoregressive order; None: 0, 1, ..., dim-1
+        context:int=0,         # size of a context vector MADE also sees (at every output); 0: an unconditional layer
     ):
         super().__init__()
         self.map, self.dim = elementwise, _check_dim(dim, 2, ' (an autoregressive layer needs two dimensions or more)')
-        self.made = MADE(dim, elementwise.n_params, hidden, activation, order)
+        self.made = MADE(dim, elementwise.n_params, hidden, activation, order, context)
+        self.context_dim = self.made.context_dim
         with torch.no_grad(): self.made[-1].bias.copy_(elementwise.init_bias(dim).flatten())
 
-    def forward(self, x):
-        z, l = self.map(x, self.made(x).view(x.shape[0], self.dim, self.map.n_params))
+    def forward(self, x, context=None):
+        _layer_context(self, context)
+        z, l = self.map(x, self.made(x, context).view(x.shape[0], self.dim, self.map.n_params))
         return z, l.sum(-1)
 
-    def inverse(self, z):
+    def inverse(self, z, context=None):
+        _layer_context(self, context)
         x = torch.zeros_like(z)
         for _ in range(self.dim):   # after pass i, the first i coordinates in the order are exact
-            x, l = self.map.inverse(z, self.made(x).view(z.shape[0], self.dim, self.map.n_params))
+            x, l = self.map.inverse(z, self.made(x, context).view(z.shape[0], self.dim, self.map.n_params))
         return x, l.sum(-1)
 
-    def extra_repr(self): return f"map={self.map}, order={self.made.order.tolist()}"
+    def extra_repr(self): return f"map={self.map}, order={self.made.order.tolist()}" + (f", context={self.context_dim}" if self.context_dim else '')
 
 # %% ../nbs/03_flows.ipynb #60
 class MaskedAutoregressive(Autoregressive):
     "MAF's affine autoregressive layer (Papamakarios et al. 2017)."
-    def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None): # see `Autoregressive`
-        super().__init__(dim, AffineMap(), hidden, activation, order)
+    def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, context:int=0): # see `Autoregressive`
+        super().__init__(dim, AffineMap(), hidden, activation, order, context)
 
 class SplineAutoregressive(Autoregressive):
     "Rational-quadratic spline autoregressive layer (Durkan et al. 2019)."
-    def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, bins:int=8, bound:float=5.): # see `Autoregressive`, `SplineMap`
-        super().__init__(dim, SplineMap(bins, bound), hidden, activation, order)
+    def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, bins:int=8, bound:float=5., context:int=0): # see `Autoregressive`, `SplineMap`
+        super().__init__(dim, SplineMap(bins, bound), hidden, activation, order, context)
 
 # %% ../nbs/03_flows.ipynb #63
 class FlowLayers(NamedTuple):
@@ -628,6 +660,7 @@ class Flow(nn.Module, Distribution):
         if base is not None and tuple(base.event_shape) != (dim,):
             raise ValueError(f"base: expected event shape ({dim},), got {tuple(base.event_shape)}")
         self.dim, self.base = dim, base
+        self.context_dim = self.transform.context_dim   # 0: unconditional; C: log_prob, sample... take a context (..., C)
         self.register_buffer('_anchor', torch.zeros(()), persistent=False)   # follows .to(): the flow's device and dtype
         Distribution.__init__(self, torch.Size(), torch.Size([dim]), validate_args=False)
 
@@ -663,6 +696,32 @@ def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
         raise ValueError(f"{name}: expected shape (..., {self.dim}) for this {self.dim}-D flow, got {tuple(x.shape)}")
     return x.reshape(-1, self.dim), x.shape[:-1]
 
+@patch
+def _check_context(self:Flow, context, batch:torch.Size=torch.Size(), name:str='x')->tuple[Tensor|None, torch.Size]:
+    "`context` as (M, C) rows for the batch shape `batch` broadcast with its own, and that shape; None for an unconditional flow."
+    C = self.context_dim
+    if context is None:
+        if C: raise ValueError(f"context: this flow is conditional on a context of size {C}; pass context= of shape (..., {C})")
+        return None, batch
+    if not C: raise ValueError(f"context: this flow is unconditional (built without context=), so it takes no context; got one of shape {tuple(torch.as_tensor(context).shape)}")
+    if _in_torch_func(): c = torch.as_tensor(context).to(self.device, self.dtype)
+    else: c = as_tensor(context, name='context', ndim=None, dtype=self.dtype, device=self.device, min_rows=0, detach=False)
+    if c.ndim == 0 or c.shape[-1] != C:
+        raise ValueError(f"context: expected shape (..., {C}) for this flow conditional on {C} numbers, got {tuple(c.shape)}")
+    try: shape = torch.broadcast_shapes(batch, c.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"context: its batch shape {tuple(c.shape[:-1])} does not broadcast with {name}'s {tuple(batch)}; "
+                         f"expected shape (..., {C}) with batch dimensions of size 1 or equal to {name}'s") from None
+    return c.expand(*shape, C).reshape(-1, C), shape
+
+@patch
+def _check_pair(self:Flow, x, context)->tuple[Tensor, Tensor|None, torch.Size]:
+    "Points (N, D) and context rows (N, C) (None: unconditional), broadcast against each other, and their batch shape."
+    x, batch = self._check_points(x)
+    c, shape = self._check_context(context, batch)
+    if shape != batch: x = x.view(*batch, self.dim).expand(*shape, self.dim).reshape(-1, self.dim)
+    return x, c, shape
+
 def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
     "NaN from checked, finite points is arithmetic that overflowed far out: -inf (zero density) there, unless the parameters are NaN."
     nan = torch.isnan(lp)
@@ -672,23 +731,26 @@ def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
     return lp
 
 @patch
-def _log_prob(self:Flow, x:Tensor)->Tensor:
-    z, ladj = self.transform(x)
+def _log_prob(self:Flow, x:Tensor, context:Tensor|None=None)->Tensor:
+    z, ladj = self.transform(x, context)
     return self._base_log_prob(z) + ladj
 
 @patch
 def log_prob(self:Flow,
-    x:Tensor,   # points (..., D)
-)->Tensor:      # log q(x), shape (...)
+    x:Tensor,                    # points (..., D)
+    context:Tensor|None=None,    # a conditional flow's context (..., C), broadcast against x's batch shape; None for an unconditional one
+)->Tensor:                       # log q(x) (or log q(x | context)), shape (...): x's batch shape broadcast with the context's
     "Exact log-density of the flow at `x`."
-    x, batch = self._check_points(x)
+    x, c, batch = self._check_pair(x, context)
     if not len(x): return x.new_zeros(batch)   # no points: no work
-    return _zero_density_if_overflowed(self, self._log_prob(x)).view(batch)
+    return _zero_density_if_overflowed(self, self._log_prob(x, c)).view(batch)
 
 @patch
-def forward(self:Flow, x:Tensor, check:bool=True)->Tensor: # points (..., D); `check=False` skips the input checks (x must be (N, D))
-    "`log_prob(x)`, so that `flow(x)` and `torch.func.functional_call` work."
-    return self.log_prob(x) if check else self._log_prob(x)
+def forward(self:Flow, x:Tensor, check:bool=True, context:Tensor|None=None)->Tensor: # points (..., D); `check=False` skips the input checks (x, context must be (N, D), (N, C))
+    "`log_prob(x, context)`, so that `flow(x)` and `torch.func.functional_call` work."
+    if context is None: return self.log_prob(x) if check else self._log_prob(x)   # (ContinuousFlow shares this one)
+    Flow._check_context(self, context)   # refuses a context for an unconditional model, before `_log_prob` could read it as something else
+    return self.log_prob(x, context=context) if check else self._log_prob(x, context)
 
 # %% ../nbs/03_flows.ipynb #69
 def _shape(sample_shape)->torch.Size:
@@ -710,54 +772,68 @@ def _check_rows(model:nn.Module, name:str, value, n:int)->int:
     return n
 
 @patch
+def _draw_base(self:Flow, sample_shape, seed, context)->tuple[Tensor, Tensor|None, torch.Size]:
+    "Base draws for `sample_shape` times the context's batch shape, the context row of each draw, and the shape of the draws."
+    shape = _shape(sample_shape)
+    c, cb = self._check_context(context)
+    n = shape.numel()
+    z = self._base_sample(_check_rows(self, 'sample_shape', sample_shape, n * cb.numel()), seed)
+    if c is not None: c = c[None].expand(n, *c.shape).reshape(-1, self.context_dim)   # draw-major: one context, no copy
+    return z, c, shape + cb
+
+@patch
 def rsample(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws (an int n: (n,))
     seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None (torch's global generator)
-)->Tensor:                               # (*sample_shape, D), differentiable in the flow's parameters
+    context:Tensor|None=None,            # a conditional flow's context (..., C): draws for each, torch's (*sample_shape, *batch_shape)
+)->Tensor:                               # (*sample_shape, *context.shape[:-1], D), differentiable in the flow's parameters
     "Reparameterised draws: base noise pushed through the inverse transforms."
-    shape = _shape(sample_shape)
-    x, _ = self.transform.inverse(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
+    z, c, shape = self._draw_base(sample_shape, seed, context)
+    x, _ = self.transform.inverse(z, c)
     return x.view(*shape, self.dim)
 
 @patch
-def sample(self:Flow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None)->Tensor: # see `rsample`
+def sample(self:Flow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None, context:Tensor|None=None)->Tensor: # see `rsample`
     "Draws without a graph."
-    with torch.no_grad(): return self.rsample(sample_shape, seed)
+    with torch.no_grad(): return self.rsample(sample_shape, seed, context)   # (ContinuousFlow shares this one)
 
 @patch
-def _push(self:Flow, z:Tensor)->tuple[Tensor, Tensor]:
-    "Base points (N, D) pushed to data space, and the log-density of the results."
-    x, ladj = self.transform.inverse(z)
+def _push(self:Flow, z:Tensor, context:Tensor|None=None)->tuple[Tensor, Tensor]:
+    "Base points (N, D) (and context rows (N, C)) pushed to data space, and the log-density of the results."
+    x, ladj = self.transform.inverse(z, context)
     return x, self._base_log_prob(z) - ladj
 
 @patch
 def rsample_and_log_prob(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws
     seed:int|torch.Generator|None=None,  # an integer, a generator on the flow's device, or None (torch's global generator)
-)->tuple[Tensor, Tensor]:                # draws (*sample_shape, D) and their log q, both differentiable
+    context:Tensor|None=None,            # a conditional flow's context (..., C), as in `rsample`
+)->tuple[Tensor, Tensor]:                # draws (*sample_shape, *context.shape[:-1], D) and their log q, both differentiable
     "Draws and their log-density in one pass through the inverse transforms."
-    shape = _shape(sample_shape)
-    x, lq = self._push(self._base_sample(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), seed))
+    z, c, shape = self._draw_base(sample_shape, seed, context)
+    x, lq = self._push(z, c)
     return x.view(*shape, self.dim), lq.view(shape)
 
 # %% ../nbs/03_flows.ipynb #71
 @patch
 def log_prob_layers(self:Flow,
-    x:Tensor,   # points (N, D)
+    x:Tensor,                  # points (N, D)
+    context:Tensor|None=None,  # a conditional flow's context, (N, C) or one (C,) for all
 )->FlowLayers:
     "Every layer's output and log-determinant for the batch `x`, and its log-density."
-    x, _ = self._check_points(x)
-    points, ladjs = self.transform.forward_layers(x)
+    x, c, _ = self._check_pair(x, context)
+    points, ladjs = self.transform.forward_layers(x, c)
     return FlowLayers(points, ladjs, _zero_density_if_overflowed(self, self._base_log_prob(points[-1]) + sum(ladjs)), [type(t).__name__ for t in self.transform])
 
 @patch
 def energy(self:Flow,
-    x:Tensor,   # points (N, D)
-)->Tensor:      # (N,) energy; exp(-energy) is proportional to q
+    x:Tensor,                  # points (N, D)
+    context:Tensor|None=None,  # a conditional flow's context rows (N, C)
+)->Tensor:                     # (N,) energy; exp(-energy) is proportional to q
     "EBFlow's energy: -log q(x) up to the log-determinants of the linear layers, which do not depend on x."
     lp = x.new_zeros(x.shape[0])
     for t in self.transform:
-        x, l = t(x)
+        x, l = t(x, context) if t.context_dim else t(x)
         if t.x_dependent: lp = lp + l
     return -(self._base_log_prob(x) + lp)
 
@@ -765,13 +841,18 @@ def energy(self:Flow,
 @patch
 @torch.no_grad()
 def initialize(self:Flow,
-    x:Tensor,   # a batch of data (N, D), the more rows the better
+    x:Tensor,                  # a batch of data (N, D), the more rows the better
+    context:Tensor|None=None,  # a conditional flow's context for x; needed only to reach a data-dependent layer after a conditional one
 )->Flow:
     "Initialise data-dependent layers (ActNorm) from `x`; returns the flow."
-    x, _ = self._check_points(x)
-    for t in self.transform:
+    if context is None: (x, _), c = self._check_points(x), None
+    else: x, c, _ = self._check_pair(x, context)
+    layers = list(self.transform)
+    last = max([i for i, t in enumerate(layers) if hasattr(t, 'initialize')], default=-1)
+    for t in layers[:last + 1]:
         if hasattr(t, 'initialize'): t.initialize(x)
-        x, _ = t(x)
+        if t.context_dim and c is None: self._check_context(None)   # the error: a conditional layer stands before a data-dependent one
+        x, _ = t(x, c) if t.context_dim else t(x)
     return self
 
 # %% ../nbs/03_flows.ipynb #75
@@ -819,13 +900,14 @@ def realnvp(cls:Flow,
     mask=None,             # booleans (D,), where layer 0's conditioner looks; odd layers take the complement. None: the first half
     base:Distribution|None=None, # None: standard normal
     seed:int|None=None,    # seeds the initial weights; None: torch's global generator
+    context:int=0,         # size of a context vector every conditioner also sees: a conditional flow q(x | c); 0: none
 )->Flow:
     "RealNVP (Dinh et al. 2017): affine couplings on alternating halves."
     dim, layers = _check_dim(dim, 2, ' (a coupling flow needs two dimensions or more)'), _check_layers(layers)
-    half = dim - dim // 2
-    _check_layers_fit(_mlp_numel(half, half * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
+    half, context = dim - dim // 2, check_int('context', context, low=0)
+    _check_layers_fit(_mlp_numel(half + context, half * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
     masks = _masks(dim, mask, layers)
-    with _seeded(seed): return cls([AffineCoupling(dim, m, hidden, activation) for m in masks], base)
+    with _seeded(seed): return cls([AffineCoupling(dim, m, hidden, activation, context) for m in masks], base)
 
 @patch_classmethod
 def maf(cls:Flow,
@@ -835,12 +917,14 @@ def maf(cls:Flow,
     activation:str='relu', # MADE's activation
     base:Distribution|None=None, # None: standard normal
     seed:int|None=None,    # seeds the initial weights; None: torch's global generator
+    context:int=0,         # size of a context vector every conditioner also sees: a conditional flow q(x | c); 0: none
 )->Flow:
     "MAF (Papamakarios et al. 2017): affine autoregressive layers, the order reversed every layer."
     dim, layers = _check_dim(dim, 2, ' (an autoregressive flow needs two dimensions or more)'), _check_layers(layers)
-    _check_layers_fit(2 * _mlp_numel(dim, dim * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
+    context = check_int('context', context, low=0)
+    _check_layers_fit(2 * _mlp_numel(dim + context, dim * AffineMap.n_params, _check_hidden(hidden)) + 8 * dim, dim=dim, layers=layers, hidden=hidden)
     orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
-    with _seeded(seed): return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2]) for i in range(layers)], base)
+    with _seeded(seed): return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2], context) for i in range(layers)], base)
 
 @patch_classmethod
 def nsf(cls:Flow,
@@ -855,20 +939,22 @@ def nsf(cls:Flow,
     mask=None,             # coupling masks as in `realnvp` (e.g. `checkerboard(8, 8)` for images); None: the first half
     base:Distribution|None=None, # None: standard normal
     seed:int|None=None,    # seeds the initial weights; None: torch's global generator
+    context:int=0,         # size of a context vector every conditioner also sees: a conditional flow q(x | c); 0: none
 )->Flow:
     "Neural spline flow (Durkan et al. 2019): rational-quadratic spline couplings (or autoregressive layers)."
     dim, layers = _check_dim(dim, 2, ' (a spline flow needs two dimensions or more)'), _check_layers(layers)
     for k, v in (('actnorm', actnorm), ('autoregressive', autoregressive)):
         if not isinstance(v, bool): raise TypeError(f"{k}={v!r}: expected True or False")
     n, half, h = SplineMap(bins, bound).n_params, dim - dim // 2, _check_hidden(hidden)   # checks bins and bound
-    numel = 2 * _mlp_numel(dim, dim * n, h) if autoregressive else _mlp_numel(half, half * n, h)
+    context = check_int('context', context, low=0)
+    numel = 2 * _mlp_numel(dim + context, dim * n, h) if autoregressive else _mlp_numel(half + context, half * n, h)
     _check_layers_fit(numel + 8 * dim, dim=dim, layers=layers, hidden=hidden, bins=bins)
     if autoregressive and mask is not None: raise ValueError("mask: autoregressive layers take no coupling mask; pass one or the other")
     with _seeded(seed):
         if autoregressive:
             orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
-            ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound) for i in range(layers)]
-        else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound) for m in _masks(dim, mask, layers)]
+            ts = [SplineAutoregressive(dim, hidden, activation, orders[i % 2], bins, bound, context) for i in range(layers)]
+        else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound, context) for m in _masks(dim, mask, layers)]
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
 
 # %% ../nbs/03_flows.ipynb #84
@@ -909,9 +995,11 @@ def nll_loss(
     x:Tensor,                  # a batch of data (N, D)
     estimator:str='standard',  # 'standard' (the likelihood's own gradient) or 'path'
     log_p:Callable|None=None,  # the target's log-density, (N, D) -> (N,): the path gradient needs it
+    context:Tensor|None=None,  # a conditional flow's context rows (N, C), one per point (standard estimator only)
 )->Tensor:                     # scalar: the average negative log-likelihood
     "Average negative log-likelihood of the batch: maximum likelihood, the forward KL up to a constant."
-    if check_choice('estimator', estimator, ESTIMATORS) == 'standard': return -flow._log_prob(x).mean()
+    if check_choice('estimator', estimator, ESTIMATORS) == 'standard': return -flow._log_prob(x, context).mean()
+    if context is not None: raise ValueError("context: the path gradient of maximum likelihood is for unconditional flows; use estimator='standard'")
     if log_p is None: raise ValueError("log_p: the path gradient of maximum likelihood needs the target's log-density")
     z, l = flow.transform(x)
     def gap(v):   # log-density of the data pushed to the base, minus the base's: zero everywhere once q = p
@@ -1057,19 +1145,22 @@ def _log_prob(self:ContinuousFlow, x:Tensor, seed=None)->Tensor:
 def log_prob(self:ContinuousFlow,
     x:Tensor,                           # points (..., D)
     seed:int|torch.Generator|None=None, # seed of Hutchinson's probes (unused with the exact divergence)
+    context=None,                       # refused: a ContinuousFlow is unconditional (the argument is here for a clear error)
 )->Tensor:                              # log q(x), shape (...)
     "Log-density by integrating the ODE backwards from x, with the divergence along the way."
+    Flow._check_context(self, context)
     x, batch = Flow._check_points(self, x)
     return _zero_density_if_overflowed(self, self._log_prob(x, seed)).view(batch)
 
 @patch
-def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None)->Tensor: # see `Flow.rsample`
+def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None, context=None)->Tensor: # see `Flow.rsample`
     "Draws: base noise integrated forwards from t=0 to t=1 (differentiable through the solver)."
+    Flow._check_context(self, context)   # unconditional: a context is refused
     shape = _shape(sample_shape)
     z = torch.randn(_check_rows(self, 'sample_shape', sample_shape, shape.numel()), self.dim, generator=_generator(seed, self.device), device=self.device, dtype=self.dtype)
     return self._integrate(z, 0., 1., False)[0].view(*shape, self.dim)
 
-ContinuousFlow.sample, ContinuousFlow.forward = Flow.sample, Flow.forward   # the same code serves both
+ContinuousFlow.sample, ContinuousFlow.forward, ContinuousFlow.context_dim = Flow.sample, Flow.forward, 0   # the same code serves both
 
 # %% ../nbs/03_flows.ipynb #100
 def cfm_loss(
@@ -1146,10 +1237,15 @@ def _finite_rows(log_p:Callable)->Callable:
 
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
-    def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None):
+    def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None,
+                 context=None, context_dim:int=0):
         self.device, self.dtype, self.dim, self.levels = device, dtype, dim, levels
         self.log_p, self.entropy, self.bounds, self.data, self.val = None, math.nan, None, None, None
+        self.ctx = self.val_ctx = None   # a conditional flow's contexts, row by row with `data` and `val`
         is_data = isinstance(target, Tensor) or hasattr(target, '__array__') or isinstance(target, (list, tuple))
+        if context is not None and not is_data:
+            raise ValueError(f"context: a conditional flow trains on data pairs: target= an array (N, D) and context= an array (N, {context_dim}); "
+                             f"got a target of type {type(target).__name__}")
         if levels is not None and not is_data: raise ValueError(f"dequantize={levels}: only a data array (N, D) of integers can be dequantised")
         if isinstance(target, str):
             from mlenb.data import toy, TOY_NAMES
@@ -1170,6 +1266,11 @@ class _Target:
             perm = torch.randperm(len(X), generator=make_generator(_sub_seed(seed, 1), 'cpu')).to(device)
             n_val = min(max(1, len(X) // 5), val_size)
             self.kind, self.name, self.val, self.data = 'data', 'data', X[perm[:n_val]], X[perm[n_val:]]
+            if context is not None:
+                Cx = as_tensor(context, name='context', dtype=dtype, device=device, min_rows=2)
+                if Cx.shape != (len(X), context_dim):
+                    raise ValueError(f"context: expected shape ({len(X)}, {context_dim}), one context per row of target, got {tuple(Cx.shape)}")
+                self.val_ctx, self.ctx = Cx[perm[:n_val]], Cx[perm[n_val:]]
             if levels is not None:   # the validation set is dequantised once, so its NLL is comparable across snapshots
                 self.val = self._dequantize(self.val, make_generator(_sub_seed(seed, 1), device))
                 self.bounds = ((0., 1.),) * 2 if dim == 2 else None
@@ -1190,6 +1291,7 @@ class _Target:
         self.dtype = dtype
         if self.val is not None: self.val = self.val.to(dtype)
         if self.data is not None: self.data = self.data.to(dtype)
+        if self.ctx is not None: self.ctx, self.val_ctx = self.ctx.to(dtype), self.val_ctx.to(dtype)
 
     def _dequantize(self, x:Tensor, g:torch.Generator)->Tensor:
         return (x + torch.rand(x.shape, generator=g, device=self.device, dtype=self.dtype)) / self.levels
@@ -1205,6 +1307,11 @@ class _Target:
                 torch.manual_seed(int(torch.randint(2**62, (1,), generator=g, device=g.device)))
                 return self.dist.sample((n,)).to(self.device, self.dtype)
         raise ValueError(f"target: a log-density callable gives no samples")
+
+    def draw_pairs(self, n:int, g:torch.Generator)->tuple[Tensor, Tensor]:
+        "n training points and their contexts, the same random rows of both."
+        i = torch.randint(len(self.data), (n,), generator=g, device=self.device)
+        return self.data[i], self.ctx[i]
 
     @property
     def has_samples(self)->bool: return self.kind != 'energy'
@@ -1259,6 +1366,7 @@ class Trainer:
         compile:bool=False,            # torch.compile the loss (slow to start: about a minute on a CPU)
         pool:int=64,                   # training steps' worth of random numbers drawn at a time
         dequantize:int|None=None,      # a data target of integers 0..levels-1: train on (x + uniform noise) / levels and report bits per dimension
+        context=None,                  # a conditional flow's contexts, an array (N, C): row i is the context of target's row i
     ):
         self.objective = check_choice('objective', objective, OBJECTIVES)
         continuous = isinstance(flow, ContinuousFlow)
@@ -1284,7 +1392,8 @@ class Trainer:
         self.flow = flow.to(self.device)
         self._check_sizes(val_size)
         levels = None if dequantize is None else check_int('dequantize', dequantize, low=2)
-        self.target = _Target(target, flow.dim, self.device, flow.dtype, self.seed, val_size, levels)
+        self._check_context(context, objective, levels)
+        self.target = _Target(target, flow.dim, self.device, flow.dtype, self.seed, val_size, levels, context, self.context_dim)
         self._check_target()
         self._g = make_generator(self.seed, self.device)
         self._pool, self._pos, self._last_grid, self._bad_batch = None, self.pool, 0, None
@@ -1325,6 +1434,17 @@ def _check_target(self:Trainer):
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
 
 @patch
+def _check_context(self:Trainer, context, objective:str, levels:int|None):
+    "A conditional flow needs its training contexts and maximum likelihood; an unconditional one takes none."
+    C = self.context_dim = getattr(self.flow, 'context_dim', 0)
+    if C and context is None:
+        raise ValueError(f"context: this flow is conditional on a context of size {C}; give the contexts of the training data, "
+                         f"an array (N, {C}) whose row i goes with target's row i")
+    if not C and context is not None: raise ValueError("context: this flow is unconditional (built without context=), so it trains without one")
+    if C and objective != 'nll': raise ValueError(f"objective={objective!r}: a conditional flow is trained by maximum likelihood on (x, context) pairs, objective='nll'")
+    if C and levels is not None: raise ValueError(f"dequantize={levels}: not available for a conditional flow")
+
+@patch
 def _check_sizes(self:Trainer, val_size:int):
     "Refuse, before any draw, a batch pool, validation set or density grid that cannot fit in the device's memory."
     D, b = self.flow.dim, self.flow.dtype.itemsize
@@ -1348,7 +1468,8 @@ def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
 def _init_state(self:Trainer):
     if isinstance(self.flow, Flow) and self.target.has_samples and self.objective not in ('rkl', 'rkl_path'):
         needs = any(hasattr(t, 'initialize') and not bool(t.initialized) for t in self.flow.transform)
-        if needs: self.flow.initialize(self.target.draw(max(self.batch_size, 4096), make_generator(_sub_seed(self.seed, 3), self.device)))
+        n, g = max(self.batch_size, 4096), make_generator(_sub_seed(self.seed, 3), self.device)
+        if needs: self.flow.initialize(*(self.target.draw_pairs(n, g) if self.context_dim else (self.target.draw(n, g),)))
     self._flatten()
     self.optimizer = self._make_optimizer()
     self.step_count, self.elapsed, self.stopped = 0, 0., None
@@ -1404,7 +1525,10 @@ def _draw_pool(self:Trainer):
     noise = lambda: torch.randn(n, B, D, generator=g, device=self.device, dtype=self.flow.dtype)
     data = lambda: self.target.draw(n * B, g).view(n, B, D)
     o = self.objective
-    if o in ('nll', 'nll_path'): self._pool = (data(),)
+    if self.context_dim:   # (x, context) pairs, the same rows
+        x, c = self.target.draw_pairs(n * B, g)
+        self._pool = (x.view(n, B, D), c.view(n, B, self.context_dim))
+    elif o in ('nll', 'nll_path'): self._pool = (data(),)
     elif o in ('rkl', 'rkl_path'): self._pool = (noise(),)
     elif o in ('ssm', 'dsm'): self._pool = (data(), noise())
     else: self._pool = (data(), noise(), torch.rand(n, B, generator=g, device=self.device, dtype=self.flow.dtype))
@@ -1420,6 +1544,7 @@ def _next_batch(self:Trainer)->tuple:
 def _loss(self:Trainer, *batch)->Tensor:
     "The objective on one batch."
     o, f = self.objective, self.flow
+    if self.context_dim: return nll_loss(f, batch[0], context=batch[1])
     if o in ('nll', 'nll_path'): return nll_loss(f, batch[0], 'standard' if o == 'nll' else 'path', self.target.log_p)
     if o in ('rkl', 'rkl_path'): return reverse_kl_loss(f, self.target.log_p, z=batch[0], estimator='standard' if o == 'rkl' else 'path')
     if o == 'ssm': return ssm_loss(f, batch[0], v=batch[1])
@@ -1496,13 +1621,14 @@ def _bad_layer(self:Trainer)->str:
         return 'the velocity network has non-finite parameters' if not torch.isfinite(self._flat).all() else 'the loss is not finite'
     for i, t in enumerate(self.flow.transform):
         if any(not torch.isfinite(p).all() for p in t.parameters()): return f"layer {i} ({type(t).__name__}) has non-finite parameters"
-    x = (self._bad_batch or (None,))[0]
+    x, c = ((self._bad_batch or (None,)) + (None,))[:2]    # the batch, and its contexts for a conditional flow
     rkl = self.objective in ('rkl', 'rkl_path')
     if x is not None:   # follow the bad batch: data towards the base, or base draws (reverse KL) towards the data
         layers = list(enumerate(self.flow.transform))
         with torch.no_grad():
             for i, t in reversed(layers) if rkl else layers:
-                x, l = t.inverse(x) if rkl else t(x)
+                if t.context_dim: x, l = t.inverse(x, c) if rkl else t(x, c)
+                else: x, l = t.inverse(x) if rkl else t(x)
                 if not (torch.isfinite(x).all() and torch.isfinite(l).all()):
                     return f"layer {i} ({type(t).__name__}) gives non-finite values on {'base draws' if rkl else 'the batch'}"
     return 'the loss is not finite (every layer is finite: look at the target or the objective)'
@@ -1528,11 +1654,20 @@ def _restore(self:Trainer, state:dict):
 # %% ../nbs/03_flows.ipynb #129
 @patch
 @torch.no_grad()
-def _mean_log_prob(self:Trainer, x:Tensor, chunk:int=8192)->float:
+def _mean_log_prob(self:Trainer, x:Tensor, chunk:int=8192, context:Tensor|None=None)->float:
     total = 0.
-    for c in x.split(chunk):
-        total += float(self.flow._log_prob(c).double().sum())
+    if context is None:
+        for c in x.split(chunk): total += float(self.flow._log_prob(c).double().sum())
+    else:
+        for a, c in zip(x.split(chunk), context.split(chunk)): total += float(self.flow._log_prob(a, c).double().sum())
     return total / len(x)
+
+@patch
+def _eval_context(self:Trainer, n:int)->Tensor|None:
+    "Contexts for n evaluation draws of a conditional flow: the validation set's, in turn (so the draws follow the data's marginal); None otherwise."
+    if not self.context_dim: return None
+    vc = self.target.val_ctx
+    return vc[torch.arange(n, device=vc.device) % len(vc)]
 
 @patch
 def _eval_noise(self:Trainer, n:int)->Tensor:
@@ -1543,7 +1678,7 @@ def _eval_noise(self:Trainer, n:int)->Tensor:
 @torch.no_grad()
 def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
     b = self.target.bounds
-    if b is None or self.flow.dim != 2: return None
+    if b is None or self.flow.dim != 2 or self.context_dim: return None   # a conditional flow has a density per context, none to draw
     n = self.grid_size
     (x0, x1), (y0, y1) = b
     xs = torch.linspace(x0, x1, n + 1, dtype=torch.float64)[:-1] + (x1 - x0) / (2 * n)
@@ -1564,7 +1699,7 @@ def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:fl
     "Evaluate and append a snapshot."
     self.flow.eval()
     t = self.target
-    val_nll = -self._mean_log_prob(t.val) if t.val is not None else math.nan
+    val_nll = -self._mean_log_prob(t.val, context=t.val_ctx) if t.val is not None else math.nan
     rkl = math.nan
     if t.log_p is not None and isinstance(self.flow, Flow):
         x, lq = self.flow._push(self._eval_noise(min(4096, len(t.val) if t.val is not None else 4096)))
@@ -1572,7 +1707,7 @@ def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:fl
     due = self.grid_every and (not len(self.trace) or self.step_count // self.grid_every > self._last_grid // self.grid_every or event != 'train')
     grid = self._grid() if due else None
     if grid is not None: self._last_grid = self.step_count
-    samples = self.flow._push(self._eval_noise(500))[0].cpu() if due and isinstance(self.flow, Flow) else \
+    samples = self.flow._push(self._eval_noise(500), self._eval_context(500))[0].cpu() if due and isinstance(self.flow, Flow) else \
               (self.flow._integrate(self._eval_noise(500), 0., 1., False)[0].cpu() if due else None)
     snap = Snapshot(step=self.step_count, event=event, objective=self.objective, loss=float(loss), val_nll=val_nll,
                     entropy=t.entropy, kl=val_nll - t.entropy, bits_per_dim=_to_bits(val_nll, self.flow.dim, t.levels),

@@ -255,11 +255,31 @@ def test_decode_is_headless():
     assert strict(r.stdout)['rules'][0]['rule'] == 'greedy'
 
 
-def test_flow_on_a_toy_takes_the_measured_recipe_and_reports_a_paired_kl():
-    "The README's figures come from the defaults: 8 spline layers, batch 512, lr 2e-3 with cosine decay."
-    r = run('flow', '--target', 'moons', '--steps', '40', '--hidden', '16', '--json', '--quiet')
+def test_flow_on_a_toy_takes_the_library_defaults_and_reports_a_paired_kl():
+    "A choice left open is the library's: the preset's layers and hidden width, Trainer's lr, batch and schedule (the CLI restates none)."
+    import inspect
+    from mlenb.flows import Flow, Trainer
+    r = run('flow', '--target', 'moons', '--steps', '40', '--json', '--quiet')
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert (out['layers'], out['batch_size'], out['lr'], out['schedule']) == (8, 512, 2e-3, 'cosine')
+    preset, trainer = inspect.signature(Flow.nsf).parameters, inspect.signature(Trainer).parameters
+    assert (out['layers'], out['hidden']) == (preset['layers'].default, preset['hidden'].default)
+    assert (out['batch_size'], out['lr'], out['schedule']) == tuple(trainer[k].default for k in ('batch_size', 'lr', 'schedule'))
     assert out['kl'] > 10 * out['kl_stderr'] > 0                   # 40 steps are far from the truth, and the estimate says so
     assert 'nats' in run('flow', '--target', 'moons', '--steps', '5', '--layers', '1', '--quiet').stdout
+
+
+@pytest.mark.parametrize('flow', ['nsf', 'realnvp', 'maf'])
+def test_flow_defaults_follow_the_library_and_the_digits_keep_their_recipe(flow):
+    "A toy takes the preset's and Trainer's defaults and 5,000 steps (where they are measured); the digits their own recipe."
+    import inspect
+    from mlenb.cli import parser, _flow_defaults
+    from mlenb.flows import Flow, Trainer
+    toy = _flow_defaults(parser().parse_args(['flow', '--flow', flow]))
+    preset, trainer = inspect.signature(getattr(Flow, flow)).parameters, inspect.signature(Trainer).parameters
+    assert (toy.layers, toy.hidden, toy.steps) == (preset['layers'].default, preset['hidden'].default, 5000)
+    assert (toy.lr, toy.batch_size, toy.schedule) == tuple(trainer[k].default for k in ('lr', 'batch_size', 'schedule'))
+    digits = _flow_defaults(parser().parse_args(['flow', '--flow', flow, '--target', 'digits']))
+    assert (digits.layers, digits.hidden, digits.batch_size, digits.lr, digits.schedule, digits.steps) == (4, 64, 256, 1e-3, 'cosine', 2000)
+    mine = _flow_defaults(parser().parse_args(['flow', '--flow', flow, '--lr', '3e-3', '--hidden', '32', '--steps', '7']))
+    assert (mine.lr, mine.hidden, mine.steps) == (3e-3, 32, 7)     # what a user chooses is kept
