@@ -755,15 +755,18 @@ def chrf_words(line:str)->list[str]:
         else: out.append(w)
     return out
 
+def _word_ids(*text_lists, split=chrf_words)->list[list[list[int]]]:
+    "Each text as ids of the words `split` gives (one vocabulary over all lists)."
+    ids = {}
+    return [[[ids.setdefault(w, len(ids)) for w in split(t)] for t in texts] for texts in text_lists]
+
 def _chrf_stats(hu:list[str], ru:list[str], char_order:int, word_order:int, dev, dense=None)->tuple[list, Tensor, Tensor]:
     "Matches per order (character orders, then word orders) of distinct hypotheses and references, and their n-gram totals."
     same = ru == hu
     matches, hl, rl = _pair_stats(_char_codes(hu), None if same else _char_codes(ru), char_order, dev, dense)
     ht, rt = [_ngram_totals(hl, len(matches))], [_ngram_totals(rl, len(matches))]
     if word_order:
-        ids = {}
-        hw = [[ids.setdefault(w, len(ids)) for w in chrf_words(t)] for t in hu]
-        rw = None if same else [[ids.setdefault(w, len(ids)) for w in chrf_words(t)] for t in ru]
+        hw, rw = (_word_ids(hu)[0], None) if same else _word_ids(hu, ru)
         wm, whl, wrl = _pair_stats(hw, rw, word_order, dev, dense)
         matches = matches + wm; ht.append(_ngram_totals(whl, len(wm))); rt.append(_ngram_totals(wrl, len(wm)))
     return matches, torch.cat(ht), torch.cat(rt)
@@ -815,9 +818,8 @@ def tokenize_13a(line:str)->list[str]:
     return line.split()
 
 def _word_codes(*text_lists)->list[list[list[int]]]:
-    "Each text as word ids (one vocabulary over all lists)."
-    ids = {}
-    return [[[ids.setdefault(w, len(ids)) for w in tokenize_13a(t)] for t in texts] for texts in text_lists]
+    "Each text as ids of its `tokenize_13a` words (one vocabulary over all lists)."
+    return _word_ids(*text_lists, split=tokenize_13a)
 
 # %% ../nbs/05_decoding.ipynb #60
 def _bleu_scores(correct:list[Tensor], hl:Tensor, rl:Tensor)->Tensor:
@@ -1031,9 +1033,7 @@ def ter_matrix(
     if not isinstance(case_sensitive, bool): raise TypeError(f"case_sensitive={case_sensitive!r}: expected True or False")
     prep = lambda t: (t.rstrip() if case_sensitive else t.rstrip().lower()).split()
     hu, hi = _unique_index([' '.join(prep(t)) for t in hyps]); ru, ri = _unique_index([' '.join(prep(t)) for t in refs])
-    ids = {}
-    hw = [[ids.setdefault(w, len(ids)) for w in t.split()] for t in hu]
-    rw = [[ids.setdefault(w, len(ids)) for w in t.split()] for t in ru]
+    hw, rw = _word_ids(hu, ru, split=str.split)
     out = torch.empty(len(hu), len(ru), dtype=torch.float64)
     eds = {}                                                       # one edit-distance cache per reference and hypothesis length
     for a, h in enumerate(hw):
@@ -1180,11 +1180,6 @@ def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=No
     return U @ (gw / gw.sum()), len(hyps) * G
 
 # %% ../nbs/05_decoding.ipynb #aggregate-check
-def _word_ids(*text_lists, split=chrf_words)->list[list[list[int]]]:
-    "Each text as ids of the words `split` gives (one vocabulary over all lists)."
-    ids = {}
-    return [[[ids.setdefault(w, len(ids)) for w in split(t)] for t in texts] for texts in text_lists]
-
 def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
     if not (isinstance(utility, str) and utility in ('chrf', 'chrf++', 'bleu')):
         raise ValueError(f"method='aggregate' needs an n-gram utility, 'chrf', 'chrf++' or 'bleu'; got utility={utility!r}")

@@ -340,9 +340,6 @@ def _rounding_bounds(p:GMMParams, covariance_type:str, r2:float, eps:float)->Ten
     "Bound on the cancellation error (nats) of the features' product per restart and component, (R, K): eps s_k (|x|^2 + |mu_k|^2), s_k from `_product_scale`."
     return eps * _product_scale(p, covariance_type) * (r2 + (p.means ** 2).sum(-1))
 
-def _rounding_bound(p:GMMParams, covariance_type:str, r2:float, eps:float)->float:
-    "The largest of `_rounding_bounds`: the features' product's error bound over all components."
-    return float(_rounding_bounds(p, covariance_type, r2, eps).max())
 
 def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
     "A function from features (F, c) to logits (R, K, c) through whitened differences U_k^T (x - mu_k)."

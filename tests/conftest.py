@@ -10,6 +10,16 @@ def device()->str:
     return dev
 
 
+@pytest.fixture(autouse=True, scope='session')
+def one_thread():
+    "Small tensors on a shared 2-core machine run fastest on one thread (torch's and the BLAS under scikit-learn)."
+    from threadpoolctl import threadpool_limits
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1): yield
+    torch.set_num_threads(n)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     "A pytest-xdist worker died: show what the fuzzer's backstop wrote before it ended the worker (tests/test_fuzz.py)."

@@ -16,15 +16,6 @@ H = 0.025          # spacing of the fine grid over `bounds` used for mass, entro
 N_MC = 200_000     # samples whose mean -log p estimates the entropy
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Small tensors on a shared 2-core machine: one thread is fastest (two can be 30x slower)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @functools.cache
 def fine_grid(name):
     "The toy's log-density at the centres of cells of side about `H` covering its bounds."

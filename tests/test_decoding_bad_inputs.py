@@ -17,11 +17,6 @@ from mlenb.decoding import (PROCESSORS, RULE_KINDS, RULE_PRESETS, MAX_NGRAM_ORDE
                             utility_matrix, distinct_n, repetition_rate, zipf_coefficient, diversity)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 P = MarkovLM.random(6, seed=0, eos_weight=0.01)       # long outputs: every rule reaches step 3
 TEXTS = ['the cat sat', 'a cat sat on the mat', 'the dog', '']
 

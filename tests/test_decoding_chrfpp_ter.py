@@ -17,11 +17,6 @@ from sacrebleu.metrics import CHRF, TER
 PUNCT_WORDS = ['"Yes"', '(no)', 'ok!?', '.', '..', ',a', 'a,', '-', '--x', 'x--', "'s", 'U.S.', '...', '(', ')', '!x!', 'é.', '«x»']
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def varied(n, seed):
     "Sentences with punctuation glued to words, case changes and loops, on top of `sentences`'."
     rng = random.Random(seed)

@@ -9,11 +9,6 @@ from mlenb.lm import MarkovLM, TabularLM, Vocab, ToyTranslation
 from mlenb.decoding import compare_rules, analyze_prompt, TruncatedSupportWarning
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def test_outputs_cut_at_max_new_tokens_are_unfinished_not_impossible():
     "Beam search on a random bigram loops until the cut: 100% unfinished, 0% impossible (it was counted as probability 0)."
     P = MarkovLM.random(12, seed=0)

@@ -9,11 +9,6 @@ from mlenb.decoding import EmbeddingUtility, utility_matrix, mbr_select, _kmeans
 transformers = pytest.importorskip('transformers')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def bert():
     "A random 2-layer BERT over characters (ids = code point % 50 + 1), mean-pooled over the unpadded tokens."

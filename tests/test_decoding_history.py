@@ -20,11 +20,6 @@ from mlenb.decoding import (repetition_penalty_filter, no_repeat_ngram_filter, b
 tlp = pytest.importorskip('transformers.generation.logits_process')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def logits_cases():
     "Random logits: smooth, peaky, many ties, -inf entries, positive and negative (the penalty's two branches), float64."
     g = torch.Generator().manual_seed(0)

@@ -13,11 +13,6 @@ from mlenb.decoding import (mbr_select, mbr_decode, sample, chrf_matrix, compare
                             beam_search, greedy, exact_mode_search)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 WORDS = 'the a cat dog sat sits on mat rug big small red quickly today'.split()
 
 def texts(n, seed):

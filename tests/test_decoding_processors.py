@@ -14,11 +14,6 @@ from mlenb.decoding import (temperature_scale, top_k_filter, top_p_filter, typic
 tlp = pytest.importorskip('transformers.generation.logits_process')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def logits_cases():
     "Random logits of a few kinds: smooth, peaky, with many ties, with -inf entries, one very large vocabulary row."
     g = torch.Generator().manual_seed(0)

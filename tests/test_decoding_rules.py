@@ -14,11 +14,6 @@ from mlenb.decoding import (greedy, beam_search, exact_mode_search, sample, proc
                             analyze_prompt)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 # ---------------------------------------------------------------- Hugging Face parity
 @pytest.fixture(scope='module', params=[0, 2, 3])   # seeds whose beams end with EOS at times
 def tiny_gpt2(request): return hf_models.tiny_gpt2(request.param)

@@ -21,11 +21,6 @@ VOCAB = {'<s>': 0, '</s>': 1, 'a': 2, 'b': 3, 'c': 4, 'd': 5, 'e': 6, 'f': 7, 'a
 STOPS = [['ab'], ['ca'], ['e', 'ff'], ['bcab', 'dd'], 'fab', ['dc', 'aa', 'bb', 'fe']]
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def char_tokenizer():
     "Characters in, a Fuse decoder out: 'abcdef' encodes one token per character; 'ab', 'cd', 'fa', 'bca' only come from the model."
     t = tokenizers.Tokenizer(tokenizers.models.WordLevel(VOCAB, unk_token='</s>'))

@@ -30,11 +30,6 @@ def sentences(n, seed):
     return out
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def chrf_oracle(hyps, refs, **kw):
     m = CHRF(**kw)
     return torch.tensor([[m.sentence_score(h, [r]).score for r in refs] for h in hyps], dtype=torch.float64)

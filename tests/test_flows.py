@@ -9,32 +9,10 @@ from torch import nn
 from torch.distributions import Distribution, MultivariateNormal
 
 from mlenb.flows import *
+from flow_helpers import actnorm, perturb
 from mlenb.flows import _rqs_reference, _rqs_tables, _RQSplineFn, _D_SHIFT
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Small flows: one thread is fastest (two can be many times slower on a busy 2-core machine)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def perturb(t:nn.Module, scale:float=0.3, seed:int=0)->nn.Module:
-    "Noise on every parameter: a fresh transform is the identity, a perturbed one a generic bijection."
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in t.parameters(): p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
-    return t
-
-
-def actnorm(d):
-    a = ActNorm(d)
-    a.initialize(torch.randn(64, d, generator=torch.Generator().manual_seed(1)) * 2 + 1)
-    return a
 
 
 # Every transform, as a factory of the dimension. Splines use a small bound so that some test points

@@ -24,14 +24,6 @@ MODELS = {**PRESETS,
 INPUT_TYPES = {'list': lambda a: a.tolist(), 'numpy': lambda a: a, 'tensor': torch.from_numpy}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def perturbed(name, dtype=torch.float32):
     "A seeded model with noise on every parameter: a fresh one is its base, with zero last layers."
     m = MODELS[name](seed=0).to(dtype)

@@ -10,30 +10,9 @@ import torch
 from torch import nn
 
 from mlenb.flows import *
+from flow_helpers import actnorm, perturb
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def perturb(t:nn.Module, scale:float=0.3, seed:int=0)->nn.Module:
-    "Noise on every parameter: a fresh layer is the identity for every context, a perturbed one a context-dependent bijection."
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in t.parameters(): p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
-    return t
-
-
-def actnorm(d):
-    a = ActNorm(d)
-    a.initialize(torch.randn(64, d, generator=torch.Generator().manual_seed(1)) * 2 + 1)
-    return a
 
 
 # Every conditional transform, as a factory of the dimension d and the context size C. Splines use a small bound so that

@@ -22,14 +22,6 @@ PRESETS = {
 MODELS = {**PRESETS, 'continuous': lambda **kw: ContinuousFlow(2, hidden=16, steps=4, **kw)}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def perturbed(name, dtype=torch.float32, scale=0.3):
     "A seeded model with noise on every parameter: a fresh one is its base, with zero last layers."
     m = MODELS[name](seed=0).to(dtype)

@@ -16,15 +16,6 @@ FIELDS = {'step', 'event', 'objective', 'loss', 'val_nll', 'entropy', 'kl', 'bit
           'time', 'steps_per_s', 'grid', 'grid_bounds', 'samples'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Small flows train fastest on one thread (two can be many times slower on a busy 2-core machine)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_nsf(**kw): torch.manual_seed(0); return Flow.nsf(2, layers=4, hidden=32, **kw)
 def trainer(flow=None, target='moons', **kw):
     kw = {'batch_size': 256, 'val_size': 2000, 'grid_every': 0, 'progress': False, 'lr': 3e-3, 'schedule': 'constant', **kw}

@@ -13,11 +13,6 @@ from mlenb.lm import (Vocab, LanguageModel, MarkovLM, TabularLM, ToyTranslation,
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1); yield; torch.set_num_threads(n)
-
-
 def close_lp(a, b, eps=1e-9):
     "Log-probabilities equal, -inf included."
     a, b = torch.as_tensor(a, dtype=F64), torch.as_tensor(b, dtype=F64)

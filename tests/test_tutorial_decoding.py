@@ -14,15 +14,6 @@ from mlenb.decoding import (TruncatedSupportWarning, analyze_prompt, beam_search
                             process_logits, sample, utility_matrix)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Small tables run fastest on one thread."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def binomial_ok(observed:float, p:float, n:int, k:float=4.)->bool:
     "observed share within k binomial standard errors of p (k=4 fails about once in 16,000 honest draws)."
     return abs(observed - p) <= k * math.sqrt(max(p * (1 - p), 0.) / n) + 1e-9

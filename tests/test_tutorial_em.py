@@ -19,16 +19,6 @@ f64 = dict(dtype=torch.float64, progress=False)
 def A(t): return np.asarray(t, dtype=float)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Small EM problems run fastest on one thread (torch's and scikit-learn's BLAS); two on a busy 2-core machine can be far slower."
-    from threadpoolctl import threadpool_limits
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1): yield
-    torch.set_num_threads(n)
-
-
 def normal(x, mu, var): return np.exp(-(x - mu) ** 2 / (2 * var)) / np.sqrt(2 * np.pi * var)
 
 def em_1d(x, pi, mu, var):

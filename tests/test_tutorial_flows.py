@@ -15,15 +15,6 @@ from mlenb.flows import Flow, ActNorm, Trainer, gradient_variance
 SEEDS = range(3)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Small flows train fastest on one thread (two can be a hundred times slower on a busy 2-core machine)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def spline_flow(seed=0): return Flow.nsf(2, layers=4, hidden=32, bins=8, seed=seed)
 def recipe(steps, **kw):
     "The chapter's training settings, spelled out: they must not follow the Trainer's defaults."
