@@ -27,7 +27,7 @@ setuptools.setup(
                  'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'].title()] +
                 ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'], packages=setuptools.find_packages(include=['mlenb', 'mlenb.*']),
-    include_package_data=True, install_requires=requirements,
+    include_package_data=True, package_data={'mlenb': ['assets/*.pt']}, install_requires=requirements,   # the trained pydoc model
     extras_require={'dev': dev_requirements, 'app': shlex.split(cfg.get('app_requirements', '')), 'hf': ['transformers>=4.40'], 'bench': shlex.split(cfg.get('bench_requirements', ''))},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',

@@ -16,6 +16,11 @@ on one (on a busy two-core machine two threads can be many times slower).
     python bench/flows_vs_peers.py --quick     # 3 rounds of 40 steps (spline: 15), a smoke test
     python bench/flows_vs_peers.py --device cuda   # on a GPU: batches 512 and 65,536, mlenb with and without a CUDA graph
     python bench/flows_vs_peers.py --quality   # no peers: the KL that mlenb's defaults reach on every built-in 2-D target
+    python bench/flows_vs_peers.py --inference # no training: sample and log_prob at batch 65,536, the same flows, ratios to each peer
+
+With `--inference` every library's untrained flow of the architecture above evaluates `log_prob` on, and draws
+`sample` of, one batch of 65,536 points without a graph (`torch.no_grad()`), in interleaved rounds; the figure is
+the median time and each ratio is the peer's time over mlenb's in the same process (above 1: mlenb is faster).
 
 The KL against zuko's NSF and MAF (D = 8 and 16 Gaussian mixtures) and on 2-D targets written outside mlenb:
 bench/flows_kl.py.
@@ -141,6 +146,47 @@ def bench(arch, args, batch):
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
+def inference_models(arch, layers, hidden):
+    "The four libraries' untrained flows of `arch`: name -> (log_prob of x, sample of n, parameter count)."
+    torch.manual_seed(0)
+    mine = Flow.realnvp(D, layers, hidden) if arch == 'realnvp' else Flow.nsf(D, layers, hidden, bins=BINS, bound=BOUND, actnorm=False)
+    out = {'mlenb': (mine.log_prob, lambda n: mine.sample(n), mine)}
+    for name in ('zuko', 'normflows', 'nflows'):
+        try: model, _ = PEERS[name](arch, layers, hidden)
+        except ImportError: print(f"{name}: not installed, skipped"); continue
+        if name == 'zuko': out[name] = ((lambda x, m=model: m().log_prob(x)), (lambda n, m=model: m().sample((n,))), model)
+        else: out[name] = (model.log_prob, (lambda n, m=model: m.sample(n)) if name == 'nflows' else (lambda n, m=model: m.sample(n)[0]), model)
+    return out
+
+
+def inference(args):
+    "Seconds per `log_prob` and `sample` of one batch, every library, interleaved rounds; ratios peer / mlenb."
+    n = args.batch[0] if args.batch != [512] else 65536
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, {args.layers} coupling layers, hidden {args.hidden}x2, "
+          f"batch {n:,}, no graph, median of {args.rounds} rounds")
+    out = []
+    for arch in args.arch:
+        models = inference_models(arch, args.layers, args.hidden)
+        x = toy('moons').sample(n, seed=0)
+        calls = {(lib, op): (lambda lp=lp: lp(x)) if op == 'log_prob' else (lambda s=s: s(n))
+                 for lib, (lp, s, _) in models.items() for op in ('log_prob', 'sample')}
+        times = {k: [] for k in calls}
+        with torch.no_grad():
+            for f in calls.values(): f()                             # warm-up
+            for _ in range(args.rounds):
+                for k, f in calls.items():
+                    t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for op in ('log_prob', 'sample'):
+            for lib, (_, _, m) in models.items():
+                ratio = '' if lib == 'mlenb' else f"  mlenb {med[(lib, op)] / med[('mlenb', op)]:.2f}x {lib}"
+                npar = sum(p.numel() for p in m.parameters())
+                print(f"{arch:8} {op:8} {lib:10} {1e3 * med[(lib, op)]:8.1f} ms  {n / med[(lib, op)] / 1e6:6.2f} M points/s  {npar:6} parameters{ratio}")
+                out.append({'arch': arch, 'op': op, 'batch': n, 'library': lib, 's': med[(lib, op)], 'parameters': npar,
+                            'mlenb_speedup': med[(lib, op)] / med[('mlenb', op)]})
+    if args.json: print(json.dumps(out))
+
+
 def quality(args):
     "KL to each built-in 2-D target after `Trainer(Flow.nsf(2), name, seed=0).fit(steps)`: every other choice the defaults."
     from mlenb.data import TOY_NAMES
@@ -166,6 +212,7 @@ def main():
     ap.add_argument('--quality', action='store_true', help="no timing: the KL the default flow and Trainer reach on every built-in 2-D target")
     ap.add_argument('--quality-steps', type=int, default=5000, help='training steps per target, with --quality')
     ap.add_argument('--targets', nargs='*', default=None, help='with --quality: the targets (default: all the built-in 2-D ones)')
+    ap.add_argument('--inference', action='store_true', help="no training: sample and log_prob at batch 65,536 (or --batch), ratios to the peers")
     ap.add_argument('--quick', action='store_true', help='3 rounds of 40 steps (spline 15): a smoke test')
     ap.add_argument('--arch', nargs='+', default=['realnvp', 'spline'], choices=['realnvp', 'spline'])
     ap.add_argument('--peers', nargs='*', default=list(PEERS), choices=list(PEERS))
@@ -185,6 +232,7 @@ def main():
     torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
     if args.quality: return quality(args)
+    if args.inference: return inference(args)
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, {args.layers} coupling layers, hidden {args.hidden}x2, "
           f"{args.rounds} rounds, median steps/s")
     out = []

@@ -144,12 +144,13 @@ def run_em(args, stop=lambda: False)->dict:
 
 # %% ../nbs/08_cli.ipynb #24
 def _em_parser(sub):
+    from mlenb.em import COVARIANCE_TYPES, INIT_PARAMS   # the registries: a new covariance type or init is a choice here at once
     p = sub.add_parser('em', help='fit a Gaussian mixture by EM', description='Fit a Gaussian mixture by EM and report the log-likelihood.')
     p.add_argument('--data', default='blobs', help='blobs, blobs-aniso, iris, digits, or a .npy/.csv file (default: blobs)')
     p.add_argument('--k', type=int, default=4, help='number of components (default: 4)')
     p.add_argument('--n', type=int, default=2000, help='points to draw for blobs (default: 2000)')
-    p.add_argument('--covariance-type', default='full', choices=['full', 'tied', 'diag', 'spherical'])
-    p.add_argument('--init', default='kmeans', choices=['kmeans', 'k-means++', 'random', 'random_from_data'])
+    p.add_argument('--covariance-type', default='full', choices=list(COVARIANCE_TYPES))
+    p.add_argument('--init', default='kmeans', choices=list(INIT_PARAMS))
     p.add_argument('--n-init', type=int, default=1, help='restarts; the best is kept (default: 1)')
     p.add_argument('--max-iter', type=int, default=100)
     p.add_argument('--tol', type=float, default=1e-3)
@@ -320,15 +321,18 @@ def run_decode(args, stop=lambda: False)->dict:
     from mlenb.decoding import compare_rules, _summary
     from mlenb.lm import decoding_model
     if args.inputs < 1: raise ValueError(f"--inputs {args.inputs}: expected an integer >= 1")
-    if args.max_new_tokens < 1: raise ValueError(f"--max-new-tokens {args.max_new_tokens}: expected an integer >= 1")
+    if args.max_new_tokens is not None and args.max_new_tokens < 1: raise ValueError(f"--max-new-tokens {args.max_new_tokens}: expected an integer >= 1")
     device = resolve_device(args.device)
-    lm, _ = decoding_model(args.model.replace('-', ' '), args.seed, device=device)
+    lm, inputs = decoding_model(args.model.replace('-', ' '), args.seed, device=device)
+    args.max_new_tokens = args.max_new_tokens or lm.max_new_tokens   # none given: the length that suits the model
     specs = decode_specs(args, lm)
-    prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)] if hasattr(lm, 'sources') else [None] * args.inputs
+    if hasattr(lm, 'sources'): prompts = [lm.prompt(x) for x in lm.sources(args.inputs, seed=args.seed + 1)]
+    else: prompts = (list(inputs.values()) * args.inputs)[:args.inputs]   # the model's own inputs, in turn
+    true_lm = lm if lm.known_p else None                                  # a model of real text: scored against its own samples
     t0, rows = time.perf_counter(), []
     for i in progress(range(len(prompts)), enabled=not args.quiet, desc='inputs'):
         if stop(): break
-        _, got = compare_rules(lm, specs, [prompts[i]], true_lm=lm, utility=args.utility, seed=args.seed + i, max_new_tokens=args.max_new_tokens,
+        _, got = compare_rules(lm, specs, [prompts[i]], true_lm=true_lm, utility=args.utility, seed=args.seed + i, max_new_tokens=args.max_new_tokens,
                                per_input=True, device=device)
         rows += [dict(r, input=i) for r in got]
     by = {s['name']: [r for r in rows if r['rule'] == s['name']] for s in specs}
@@ -345,6 +349,12 @@ def _knobs_text(knobs:dict)->str:
 
 def _show_decode(r)->str:
     f = lambda v: '-' if v is None else f'{v:.3f}'
+    if 'expected_utility' not in r['rules'][0]:       # P is not known: the model's own view, and how alike the outputs are
+        lines = [f"{r['model']}: {r['inputs']} inputs; P is not known for this model, so: the model's log p, lengths and self-BLEU",
+                 f"{'rule':<12}{'model log p':>12}{'length':>8}{'unfinished':>12}{'self-BLEU':>11}  knobs"]
+        lines += [f"{t['rule']:<12}{f(t['model_logprob']):>12}{f(t['length']):>8}{f(t['unfinished']):>12}{f(t.get('self_bleu')):>11}"
+                  f"  {t['kind']}({_knobs_text(t['knobs'])})" for t in r['rules']]
+        return '\n'.join(lines)
     lines = [f"{r['model']}: {r['inputs']} inputs, expected {r['utility']} under the true P",
              f"{'rule':<12}{'true log p':>12}{'exp. util.':>12}{'regret':>10}{'length':>8}{'unfinished':>12}  knobs"]
     lines += [f"{t['rule']:<12}{f(t.get('true_logprob')):>12}{f(t.get('expected_utility')):>12}{f(t.get('regret')):>10}{f(t['length']):>8}"
@@ -353,12 +363,12 @@ def _show_decode(r)->str:
 
 def _decode_parser(sub):
     from mlenb.decoding import RULE_PRESETS, UTILITIES
-    p = sub.add_parser('decode', help='compare decoding rules on a known-P model', description='Decode inputs of a model whose distribution is known with several rules; score each output against the truth.')
+    p = sub.add_parser('decode', help='compare decoding rules on a model', description='Decode inputs of a model with several rules; where its distribution is known, score each output against the truth.')
     p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
     p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help=f"comma-separated presets: {', '.join(RULE_PRESETS)}")
     p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
     p.add_argument('--utility', default='chrf', choices=list(UTILITIES))
-    p.add_argument('--max-new-tokens', type=int, default=50, help='most tokens per output, EOS included (default: 50)')
+    p.add_argument('--max-new-tokens', type=int, help="most tokens per output, EOS included (default: the model's, 50 for the toys, 130 characters for pydoc-text)")
     k = p.add_argument_group('knobs', "Hugging Face's names; each refines the chosen presets of the kinds it names (default: the preset's)")
     k.add_argument('--num-beams', type=int, help='beam rules: beams kept')
     k.add_argument('--num-samples', type=int, help='MBR rules: samples drawn (candidates and pseudo-references)')

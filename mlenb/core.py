@@ -6,6 +6,7 @@
 from __future__ import annotations
 import functools, math, numbers, os, random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable
 
@@ -14,8 +15,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['SEED_LIMIT', 'resolve_device', 'check_int', 'check_float', 'check_choice', 'check_seed', 'make_generator',
-           'seed_everything', 'memory_bytes', 'check_memory', 'as_tensor', 'progress', 'Snapshot', 'Trace']
+__all__ = ['SEED_LIMIT', 'LOG_2PI', 'resolve_device', 'check_int', 'check_float', 'check_choice', 'check_seed', 'make_generator',
+           'seed_everything', 'memory_bytes', 'check_memory', 'as_tensor', 'progress', 'cell_centres', 'Snapshot',
+           'Trace']
 
 # %% ../nbs/00_core.ipynb #6
 def _mps_available()->bool:
@@ -141,7 +143,7 @@ def _ram_bytes()->int:
         try: import psutil; total = psutil.virtual_memory().total
         except ImportError: total = 2**44   # unknown: still refuse the absurd
     for f in ('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'):
-        try: total = min(total, int(open(f).read()))
+        try: total = min(total, int(Path(f).read_text()))
         except (OSError, ValueError): pass   # no such file, or 'max'
     return total
 
@@ -232,6 +234,25 @@ def progress(
     if not enabled: return iterable
     from tqdm.auto import tqdm
     return tqdm(iterable, total=total, desc=desc, leave=False)
+
+# %% ../nbs/00_core.ipynb #3d3820bb
+LOG_2PI = math.log(2 * math.pi)   # the log of 2π, in every Gaussian log-density
+
+# %% ../nbs/00_core.ipynb #186647e2
+def cell_centres(
+    bounds:tuple,                       # ((x_lo, x_hi), (y_lo, y_hi))
+    n:int|tuple[int, int],              # cells per axis, or (nx, ny)
+    dtype:torch.dtype=torch.float64,    # of the coordinates
+    device:str|torch.device='cpu',      # where they live
+)->tuple[Tensor, Tensor, Tensor]:       # xs (nx,), ys (ny,), points (ny, nx, 2)
+    "The centres of an nx-by-ny grid of equal cells over `bounds`: each axis, and every point (rows follow y)."
+    nx, ny = (n, n) if not isinstance(n, (tuple, list)) else n
+    nx, ny = check_int('nx', nx, low=1), check_int('ny', ny, low=1)
+    (x0, x1), (y0, y1) = bounds
+    xs = x0 + (x1 - x0) / nx * (torch.arange(nx, dtype=dtype, device=device) + 0.5)
+    ys = y0 + (y1 - y0) / ny * (torch.arange(ny, dtype=dtype, device=device) + 0.5)
+    X, Y = torch.meshgrid(xs, ys, indexing='xy')
+    return xs, ys, torch.stack([X, Y], -1)
 
 # %% ../nbs/00_core.ipynb #30
 def _freeze(v):

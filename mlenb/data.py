@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
-from .core import check_choice, check_float, check_int, check_memory, make_generator, resolve_device
+from .core import cell_centres, check_choice, check_float, check_int, check_memory, make_generator, resolve_device
 
 # %% auto #0
 __all__ = ['TOY_NAMES', 'ToyGrid', 'ToyDensity', 'Moons', 'EightGaussians', 'Rings', 'Checkerboard', 'Pinwheel', 'Spirals', 'toy',
@@ -127,14 +127,9 @@ class ToyDensity(Distribution):
         device:str|torch.device='cpu', # where the density is evaluated
     )->ToyGrid:
         "The float64 log-density at the centres of an nx-by-ny grid of cells over `bounds`."
-        nx, ny = (n, n) if not isinstance(n, (tuple, list)) else n
-        nx, ny, device = check_int('nx', nx, low=1), check_int('ny', ny, low=1), resolve_device(device)
-        (x0, x1), (y0, y1) = self.bounds if bounds is None else bounds
-        hx, hy = (x1 - x0) / nx, (y1 - y0) / ny
-        xs = x0 + hx * (torch.arange(nx, dtype=torch.float64, device=device) + 0.5)
-        ys = y0 + hy * (torch.arange(ny, dtype=torch.float64, device=device) + 0.5)
-        X, Y = torch.meshgrid(xs, ys, indexing='xy')
-        return ToyGrid(xs, ys, self.log_prob(torch.stack([X, Y], -1)), hx * hy)
+        (x0, x1), (y0, y1) = bounds = self.bounds if bounds is None else bounds
+        xs, ys, pts = cell_centres(bounds, n, device=resolve_device(device))
+        return ToyGrid(xs, ys, self.log_prob(pts), (x1 - x0) / len(xs) * (y1 - y0) / len(ys))
 
     def _consts(self, device:torch.device)->dict:
         "The float64 constants of `_build_consts`, built once and kept per device."

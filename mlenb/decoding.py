@@ -25,7 +25,7 @@ __all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'HISTORY_PROCESSORS', 'HISTORY_KNOBS'
            'tokenize_13a', 'bleu_matrix', 'edit_similarity_matrix', 'exact_match_matrix', 'ter_matrix',
            'neg_ter_matrix', 'utility_matrix', 'EmbeddingUtility', 'MBRResult', 'mbr_select', 'mbr_decode', 'self_bleu',
            'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode', 'TruncatedSupportWarning',
-           'compare_rules', 'analyze_prompt']
+           'compare_rules', 'analyze_prompt', 'token_perplexity', 'loop_rate', 'degeneration_table']
 
 # %% ../nbs/05_decoding.ipynb #6
 @dataclass
@@ -1556,3 +1556,85 @@ def analyze_prompt(
                             optimum_expected_utility=truth.eu[truth.opt].item(), support_size=len(truth.seqs),
                             support_mass=truth.covered, exact=truth.exact, mean_length=truth.mean_len)
     return res
+
+# %% ../nbs/05_decoding.ipynb #4097f5b9
+@torch.no_grad()
+def token_perplexity(
+    lm:LanguageModel,      # the model that scores
+    sequences:Sequence,    # outputs: strings, token lists or id lists
+    prompts=None,          # None or a string: one prompt for all; a list: one prompt per sequence
+    finished:Sequence[bool]|None=None, # whether each output ended with EOS (None: all did)
+)->float:                  # exp of the mean negative log-probability per scored token
+    "Perplexity per token of `sequences` under `lm`, each given its prompt; EOS is scored where an output finished."
+    seqs = [lm.vocab.encode(s, f'sequences[{i}]') for i, s in enumerate(sequences)]
+    if not seqs: raise ValueError("sequences: expected at least one sequence")
+    ps = [prompts] * len(seqs) if prompts is None or isinstance(prompts, str) else list(prompts)
+    fin = [True] * len(seqs) if finished is None else [bool(f) for f in finished]
+    if len(ps) != len(seqs) or len(fin) != len(seqs):
+        raise ValueError(f"prompts, finished: expected one per sequence ({len(seqs)}), got {len(ps)} and {len(fin)}")
+    total, count = 0., 0
+    for s, p, f in zip(seqs, ps, fin):
+        lp = lm.logprob(s, p).item()
+        if not f: lp -= lm.next_logprobs(s, p)[lm.vocab.eos_id].item()   # an output cut short: its EOS is not scored
+        total, count = total + lp, count + len(s) + f
+    if count == 0: raise ValueError("sequences: no token to score (every output is empty and unfinished)")
+    return math.exp(-total / count)
+
+# %% ../nbs/05_decoding.ipynb #4f39d6db
+def _loops(t:str, max_period:int, min_repeats:int, min_span:int)->bool:
+    for k in range(1, min(max_period, (len(t) + 1) // min_repeats) + 1):
+        span = max(min_repeats * k - 1, min_span)          # the last copy may lack its final character (a space)
+        if span <= len(t) and t[len(t) - span:len(t) - k] == t[len(t) - span + k:]: return True
+    return False
+
+def loop_rate(
+    texts:Sequence[str],  # outputs
+    max_period:int=50,    # longest repeating unit looked for, in characters
+    min_repeats:int=3,    # whole periods that must repeat at the end
+    min_span:int=8,       # fewest characters the loop covers
+)->float:
+    "Share of texts that end in a loop: the last max(`min_repeats` k - 1, `min_span`) characters have period k, for some k <= `max_period`."
+    max_period, min_repeats = check_int('max_period', max_period, low=1), check_int('min_repeats', min_repeats, low=2)
+    min_span, texts = check_int('min_span', min_span, low=1), _check_texts('texts', texts)
+    if not texts: raise ValueError("texts: expected at least one text")
+    return sum(_loops(t, max_period, min_repeats, min_span) for t in texts) / len(texts)
+
+# %% ../nbs/05_decoding.ipynb #03dd5631
+def degeneration_table(
+    lm:LanguageModel,             # the model (no known P needed)
+    prompts:Sequence,             # inputs, one output per rule each
+    rules:Sequence=('greedy', 'beam', 'sample', 'nucleus', 'mbr'), # rule specs (names or dicts)
+    references:Sequence[str]|None=None, # the held-out continuation of each prompt, for a 'held-out' row
+    max_new_tokens:int=100,       # most tokens per output
+    eval_samples:int=0,           # fresh model samples per prompt for `expected_utility` (0: none)
+    utility:str|Callable='chrf',  # of `expected_utility`
+    seed:int=0,                   # prompt i is decoded with seed + i; its evaluation samples with seed + i + 500009
+    progress_bar:bool=False,
+)->list[dict]:                    # one row per rule (then held-out): perplexity, self_bleu, zipf, repetition, loop, length, ...
+    "Holtzman et al.'s degeneration statistics and Eikema & Aziz's expected utility of each rule's outputs, next to held-out text."
+    prompts, specs, seed = list(prompts), [_rule_spec(r) for r in rules], check_seed('seed', seed)
+    eval_samples = check_int('eval_samples', eval_samples, low=0)
+    if not prompts or not specs: raise ValueError("prompts, rules: expected at least one of each")
+    if references is not None:
+        references = _check_texts('references', references)
+        if len(references) != len(prompts): raise ValueError(f"references: expected one per prompt ({len(prompts)}), got {len(references)}")
+    evals = [sample(lm, p, eval_samples, max_new_tokens, seed=(seed + i + 500009) % SEED_LIMIT).texts if eval_samples else None
+             for i, p in enumerate(prompts)]
+    outs = {name: [] for name, _, _ in specs}
+    for i, p in enumerate(progress(prompts, progress_bar, desc='prompts')):
+        for name, kind, knobs in specs:
+            d = decode(lm, dict(name=name, rule=kind, **knobs), p, seed=(seed + i) % SEED_LIMIT, max_new_tokens=max_new_tokens)
+            outs[name].append((d.best, d.text, bool(d.finished[0])))
+    if references is not None: outs['held-out'] = [(lm.vocab.encode(r, 'references'), r, True) for r in references]
+    return [_degeneration_row(lm, name, prompts, o, evals, utility) for name, o in outs.items()]
+
+def _degeneration_row(lm, name:str, prompts:list, outs:list, evals:list, utility)->dict:
+    ids, texts, fin = zip(*outs)
+    row = dict(rule=name, n=len(texts), perplexity=token_perplexity(lm, ids, prompts, fin),
+               self_bleu=self_bleu(texts) if len(texts) > 1 else math.nan, zipf=zipf_coefficient(texts),
+               repetition=repetition_rate(texts), loop=loop_rate(texts), distinct_2=distinct_n(texts, 2),
+               length=float(np.mean([len(s) for s in ids])), empty=float(np.mean([len(s) == 0 for s in ids])),
+               unfinished=1 - float(np.mean(fin)))
+    if evals[0] is not None:
+        row['expected_utility'] = float(np.mean([utility_matrix([t], e, utility).mean().item() for t, e in zip(texts, evals)]))
+    return row

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_lm.ipynb #3
 from __future__ import annotations
-import heapq, inspect, itertools, math, numbers, time, warnings
+import heapq, inspect, itertools, math, numbers, re, time, warnings, zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +18,8 @@ from .core import (_first_bad, resolve_device, make_generator, check_int, check_
 
 # %% auto #0
 __all__ = ['TOY_LEXICON', 'DECODING_MODELS', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM',
-           'ToyTranslation', 'decoding_model', 'TransformerLM', 'GRULM', 'kl_divergence', 'HFCausalLM']
+           'ToyTranslation', 'decoding_model', 'TransformerLM', 'GRULM', 'kl_divergence', 'pydoc_sentences',
+           'pydoc_split', 'save_lm', 'load_lm', 'pydoc_lm', 'pydoc_prompts', 'HFCausalLM']
 
 # %% ../nbs/04_lm.ipynb #6
 class Vocab:
@@ -27,22 +28,29 @@ class Vocab:
                  itos:Sequence[str], # the token string of every id
                  bos_id:int=0,       # id sequences start from
                  eos_id:int=1,       # id that ends a sequence
+                 sep:str=' ',        # what joins tokens in `text`; a string is split on whitespace for ' ', into characters for ''
                 ):
         self.itos = [str(t) for t in itos]
         n = len(self.itos)
         if n < 2: raise ValueError(f"itos: expected at least 2 tokens (BOS and EOS), got {n}")
         self.bos_id, self.eos_id = check_int('bos_id', bos_id, 0, n - 1), check_int('eos_id', eos_id, 0, n - 1)
-        self.stoi = {}
+        if not isinstance(sep, str): raise TypeError(f"sep={sep!r}: expected a string (' ' for words, '' for characters)")
+        self.sep, self.stoi = sep, {}
         for i, t in enumerate(self.itos): self.stoi.setdefault(t, i)
 
     @classmethod
-    def build(cls, words:Sequence[str], specials:Sequence[str]=(), bos:str='<s>', eos:str='</s>')->Vocab:
+    def build(cls, words:Sequence[str], specials:Sequence[str]=(), bos:str='<s>', eos:str='</s>', sep:str=' ')->Vocab:
         "A vocabulary of BOS, EOS, then `specials`, then `words` (duplicates dropped, order kept)."
-        return cls(list(dict.fromkeys([bos, eos, *specials, *words])), 0, 1)
+        return cls(list(dict.fromkeys([bos, eos, *specials, *words])), 0, 1, sep)
+
+    @classmethod
+    def chars(cls, texts:Sequence[str], bos:str='<s>', eos:str='</s>')->Vocab:
+        "A character vocabulary: BOS, EOS, then every character of `texts`, sorted; `text` joins with ''."
+        return cls.build(sorted(set(''.join(texts))), bos=bos, eos=eos, sep='')
 
     def __len__(self): return len(self.itos)
     def __contains__(self, t): return t in self.stoi
-    def __repr__(self): return f"Vocab({len(self)} tokens, bos={self.bos!r}, eos={self.eos!r})"
+    def __repr__(self): return f"Vocab({len(self)} tokens, bos={self.bos!r}, eos={self.eos!r}{'' if self.sep == ' ' else f', sep={self.sep!r}'})"
     @property
     def bos(self)->str: return self.itos[self.bos_id]
     @property
@@ -51,9 +59,9 @@ class Vocab:
 # %% ../nbs/04_lm.ipynb #7
 @torch.no_grad()
 def _vocab_encode(self:Vocab, tokens, name:str='tokens')->list[int]:
-    "Ids of `tokens`: a string (split on whitespace), token strings, or ids; unknown tokens raise."
+    "Ids of `tokens`: a string (split on whitespace, or into characters if `sep` is ''), token strings, or ids; unknown tokens raise."
     if isinstance(tokens, Tensor): tokens = tokens.tolist()
-    if isinstance(tokens, str): tokens = tokens.split()
+    if isinstance(tokens, str): tokens = list(tokens) if self.sep == '' else tokens.split() if self.sep.isspace() else tokens.split(self.sep) if tokens else []
     try: tokens = list(tokens)
     except TypeError: raise TypeError(f"{name}={tokens!r}: expected a string, a list of token strings or a list of integer ids") from None
     out = []
@@ -81,8 +89,8 @@ def _vocab_decode(self:Vocab, ids)->list[str]:
 Vocab.decode = _vocab_decode
 
 def _vocab_text(self:Vocab, ids)->str:
-    "The tokens of `ids` joined by spaces."
-    return ' '.join(self.decode(ids))
+    "The tokens of `ids` joined by `sep` (a space for words, nothing for characters)."
+    return self.sep.join(self.decode(ids))
 Vocab.text = _vocab_text
 
 # %% ../nbs/04_lm.ipynb #10
@@ -97,6 +105,8 @@ def _is_single(seqs)->bool:
 class LanguageModel:
     "The interface of every mlenb sequence model: a `vocab` and batched next-token log-probabilities with a cache."
     vocab:Vocab
+    known_p:bool = False   # True: P itself can be enumerated (`support`, `exact_mode`), so the model can be its own truth
+    max_new_tokens:int = 50   # an output length that suits the model, when a caller sets none (Hugging Face: `generation_config`)
     def start(self, prompt=None, batch_size:int=1)->tuple[Any, Tensor]:
         "Read BOS and `prompt` into `batch_size` rows: (state, next-token log-probabilities (batch_size, V))."
         raise NotImplementedError
@@ -293,6 +303,7 @@ def _n_contexts(V:int, order:int, device='cpu', what:str|None=None)->int:
 
 class MarkovLM(LanguageModel):
     "An n-gram language model with an explicit table: exact log-probabilities, mode, top-n sequences and entropy."
+    known_p = True
     def __init__(self,
                  vocab:Vocab,           # tokens, with BOS and EOS
                  log_probs:Tensor,      # (V**(order-1), V) log-probabilities of the next token per context
@@ -564,6 +575,7 @@ class _Trie:
 # %% ../nbs/04_lm.ipynb #46
 class TabularLM(LanguageModel):
     "A language model for an explicit finite distribution over sequences (exact next-token probabilities from a trie)."
+    known_p = True
     def __init__(self,
                  vocab:Vocab,          # tokens, with BOS and EOS
                  sequences:Sequence,   # the support: token lists or strings (without BOS/EOS)
@@ -627,6 +639,7 @@ TOY_LEXICON = {
 # %% ../nbs/04_lm.ipynb #52
 class ToyTranslation(LanguageModel):
     "A known P(y | x): synonyms and word-order paraphrases, plus copies and truncations as noise."
+    known_p = True
     def __init__(self,
                  n_words:int=8,             # source words used (at most 12)
                  min_len:int=3,             # shortest source
@@ -750,15 +763,18 @@ def _tt_sample_pairs(self:ToyTranslation, n:int, seed=None)->list[tuple[list[int
 ToyTranslation.sample_pairs = _tt_sample_pairs
 
 # %% ../nbs/04_lm.ipynb #41f5b23b
-DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram')
+DECODING_MODELS = ('toy translation', 'noisy toy translation', 'random bigram', 'pydoc text')
 
 def decoding_model(
     name:str,                      # one of `DECODING_MODELS`
     seed:int=0,                    # seed of its random parameters
     device:str|torch.device='cpu', # where its tables live
 ):
-    "A known-P model for the decoding panel and `mlenb decode`, and a few inputs for it: `(lm, {label: prompt})`."
+    "A model for the decoding panel and `mlenb decode` (a known-P toy, or the pydoc text model), and a few inputs for it: `(lm, {label: prompt})`."
     check_choice('model', name, DECODING_MODELS)
+    if name == 'pydoc text':                                          # a trained model: `seed` changes nothing
+        lm = pydoc_lm(device)
+        return lm, {f'{p}...': p for p, _ in pydoc_prompts(lm)}
     if name == 'random bigram': return MarkovLM.random(12, seed=seed, device=device), {'(unconditional)': None}
     lm = ToyTranslation(seed=seed, truncate_prob=.4 if name == 'noisy toy translation' else .12, device=device)
     return lm, {' '.join(x): lm.prompt(x) for x in lm.sources(6, seed=seed + 1)}
@@ -775,6 +791,11 @@ class _NeuralLM(nn.Module, LanguageModel):
     def _mask_bos(self, logits:Tensor)->Tensor:
         if self.vocab.bos_id != self.vocab.eos_id: logits = logits.index_fill(-1, torch.tensor([self.vocab.bos_id], device=logits.device), -math.inf)
         return logits
+
+    def support(self, prompt=None, **kwargs):
+        "A neural model's P is not enumerable: a named error (pass `true_lm=None` to `compare_rules` and `analyze_prompt`)."
+        raise NotImplementedError(f"support: {type(self).__name__} has no enumerable support (its P is over every string); "
+                                  "score it without a known P: true_lm=None in compare_rules and analyze_prompt")
 
     def _batch(self, pairs, idx):
         "Padded ids (B, T+1) and the mask of the positions whose token is predicted and scored."
@@ -840,9 +861,9 @@ _NeuralLM.logprob = _neural_logprob
 # %% ../nbs/04_lm.ipynb #66
 class _Block(nn.Module):
     "A pre-LayerNorm transformer block whose attention can append to a key/value cache."
-    def __init__(self, d:int, heads:int):
+    def __init__(self, d:int, heads:int, dropout:float=0.):
         super().__init__()
-        self.heads, self.ln1, self.ln2 = heads, nn.LayerNorm(d), nn.LayerNorm(d)
+        self.heads, self.dropout, self.ln1, self.ln2 = heads, dropout, nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
 
@@ -851,8 +872,10 @@ class _Block(nn.Module):
         q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         if cache is not None: k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
         a = F.scaled_dot_product_attention(q, k, v, is_causal=cache is None and T > 1)
-        x = x + self.proj(a.transpose(1, 2).reshape(B, T, D))
-        return x + self.mlp(self.ln2(x)), (k, v)
+        x = x + self._drop(self.proj(a.transpose(1, 2).reshape(B, T, D)))
+        return x + self._drop(self.mlp(self.ln2(x))), (k, v)
+
+    def _drop(self, x:Tensor)->Tensor: return F.dropout(x, self.dropout, True) if self.training and self.dropout > 0 else x
 
 # %% ../nbs/04_lm.ipynb #67
 class TransformerLM(_NeuralLM):
@@ -863,15 +886,18 @@ class TransformerLM(_NeuralLM):
                  n_heads:int=4,       # attention heads
                  max_len:int=64,      # longest sequence (BOS and prompt included)
                  seed:int|None=0,     # seed of the initial weights
-                 device='cpu'):
+                 device='cpu',
+                 dropout:float=0.,    # residual dropout while training (`fit`; drawn from torch's global generator), none at inference
+                ):
         super().__init__(vocab)
+        self.dropout = check_float('dropout', dropout, 0, 1, high_open=True)
         d_model, n_heads = check_int('d_model', d_model, low=1), check_int('n_heads', n_heads, low=1)
         if d_model % n_heads: raise ValueError(f"d_model={d_model}: expected a multiple of n_heads={n_heads}")
         self.max_len = check_int('max_len', max_len, low=2)
         with torch.random.fork_rng(devices=[]):
             if seed is not None: torch.manual_seed(check_seed('seed', seed))
             self.emb, self.pos = nn.Embedding(len(vocab), d_model), nn.Embedding(self.max_len, d_model)
-            self.blocks = nn.ModuleList(_Block(d_model, n_heads) for _ in range(check_int('n_layers', n_layers, low=1)))
+            self.blocks = nn.ModuleList(_Block(d_model, n_heads, self.dropout) for _ in range(check_int('n_layers', n_layers, low=1)))
             self.ln, self.head = nn.LayerNorm(d_model), nn.Linear(d_model, len(vocab))
         self.to(resolve_device(device)).eval()
 
@@ -880,6 +906,7 @@ class TransformerLM(_NeuralLM):
         t0 = 0 if not cache else cache[0][0].shape[2]
         if t0 + ids.shape[1] > self.max_len: raise ValueError(f"sequence of length {t0 + ids.shape[1]} exceeds max_len={self.max_len}")
         x = self.emb(ids) + self.pos(torch.arange(t0, t0 + ids.shape[1], device=ids.device))
+        if self.training and self.dropout > 0: x = F.dropout(x, self.dropout, True)
         new = []
         for i, b in enumerate(self.blocks):
             x, kv = b(x, cache[i] if cache else None); new.append(kv)
@@ -960,6 +987,95 @@ def kl_divergence(
         diffs.append(p.logprob(ys, pr) - q.logprob(ys, pr))
     d = torch.cat(diffs)
     return dict(kl=d.mean().item(), stderr=(d.std() / math.sqrt(len(d))).item(), n=len(d))
+
+# %% ../nbs/04_lm.ipynb #57e41a81
+_PROSE_CHARS = frozenset(chr(c) for c in range(32, 127))   # printable ASCII: no tabs, newlines or other scripts
+
+def pydoc_sentences(
+    topics:dict|None=None,  # topic -> text (None: CPython's `pydoc_data.topics.topics`)
+    min_chars:int=24,       # shortest sentence kept
+    max_chars:int=160,      # longest sentence kept
+    min_lower:float=.75,    # least share of lower-case letters and spaces
+)->list[str]:
+    "The plain English sentences of the pydoc topics, in topic order, without duplicates."
+    if topics is None: import pydoc_data.topics; topics = pydoc_data.topics.topics
+    out = []
+    for key in sorted(topics):
+        for para in re.split(r'\n\s*\n', topics[key]):
+            lines = [l for l in para.split('\n') if l.strip()]
+            if not lines or len({len(l) - len(l.lstrip()) for l in lines}) > 1: continue
+            if any(l.lstrip().startswith(('>>>', '...', '|', '+')) for l in lines): continue
+            for s in re.split(r'(?<=[.?!])\s+(?=[A-Z])', ' '.join(l.strip() for l in lines)):
+                s = ' '.join(s.split())
+                if not min_chars <= len(s) <= max_chars or not set(s) <= _PROSE_CHARS: continue
+                if not (s[0].isupper() and s.endswith('.')) or len(s.split()) < 5: continue
+                if sum(c.islower() or c == ' ' for c in s) >= min_lower * len(s): out.append(s)
+    return list(dict.fromkeys(out))
+
+def pydoc_split(
+    sentences:Sequence[str], # e.g. `pydoc_sentences()`
+)->tuple[list[str], list[str], list[str]]: # train, validation, held-out test
+    "Split by CRC-32 of each sentence: 0 mod 10 held out for testing, 1 mod 10 for validation, the rest for training."
+    part = lambda s: min(zlib.crc32(s.encode('utf-8')) % 10, 2)
+    by = {0: [], 1: [], 2: []}
+    for s in sentences: by[part(s)].append(s)
+    return by[2], by[1], by[0]
+
+# %% ../nbs/04_lm.ipynb #847d80ea
+def save_lm(
+    lm:TransformerLM,   # the model to save
+    path,               # where (a .pt file)
+    half:bool=True,     # store the weights in float16
+    **meta,             # plain metadata (numbers, strings, lists, dicts) kept with it
+)->None:
+    "Save a `TransformerLM` (configuration, vocabulary, weights, metadata) to `path`."
+    if not isinstance(lm, TransformerLM): raise TypeError(f"lm: expected a TransformerLM, got {type(lm).__name__}")
+    config = dict(d_model=lm.emb.embedding_dim, n_layers=len(lm.blocks), n_heads=lm.blocks[0].heads, max_len=lm.max_len, dropout=lm.dropout)
+    vocab = dict(itos=lm.vocab.itos, bos_id=lm.vocab.bos_id, eos_id=lm.vocab.eos_id, sep=lm.vocab.sep)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in lm.state_dict().items()}
+    torch.save(dict(format='mlenb.TransformerLM/1', config=config, vocab=vocab, state_dict=state, meta=meta), path)
+
+def load_lm(
+    path,                          # a file written by `save_lm`
+    device:str|torch.device='cpu', # where the model runs
+)->TransformerLM:                  # in eval mode, float32, its metadata in `meta`
+    "Load a `TransformerLM` saved by `save_lm`."
+    ck = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(ck, dict) or ck.get('format') != 'mlenb.TransformerLM/1': raise ValueError(f"path={str(path)!r}: not a checkpoint written by save_lm")
+    v = ck['vocab']
+    lm = TransformerLM(Vocab(v['itos'], v['bos_id'], v['eos_id'], v['sep']), seed=None, **ck['config'])
+    lm.load_state_dict({k: t.float() if t.is_floating_point() else t for k, t in ck['state_dict'].items()})
+    lm.meta = ck['meta']
+    return lm.to(resolve_device(device)).eval()
+
+# %% ../nbs/04_lm.ipynb #97af9259
+def _asset(name:str):
+    from importlib.resources import files
+    return files('mlenb') / 'assets' / name
+
+def pydoc_lm(
+    device:str|torch.device='cpu', # where the model runs
+)->TransformerLM:                  # with `meta`: test sentences, bits per character, training details
+    "The character-level transformer trained on CPython's pydoc text, shipped with mlenb."
+    path = _asset('pydoc_lm.pt')
+    if not path.is_file(): raise FileNotFoundError(f"{path}: the pydoc model is missing; rebuild it with scripts/train_pydoc_lm.py")
+    with path.open('rb') as f: lm = load_lm(f, device)
+    lm.max_new_tokens = 130   # prompt and output within the <= 160 characters of the sentences it was trained on
+    return lm
+
+def pydoc_prompts(
+    lm:TransformerLM,    # `pydoc_lm()`, whose `meta['test']` holds the held-out sentences
+    n:int=6,             # how many
+    words:int=3,         # words in each prompt
+)->list[tuple[str, str]]: # (prompt, held-out continuation), the prompt ending in a space
+    "Prompts cut from the first `n` held-out sentences of more than `2 * words` words: their first words, and the rest."
+    n, words = check_int('n', n, low=1), check_int('words', words, low=1)
+    out = []
+    for s in lm.meta['test']:
+        w = s.split(' ')
+        if len(w) > 2 * words: out.append((' '.join(w[:words]) + ' ', ' '.join(w[words:])))
+        if len(out) == n: break
+    return out
 
 # %% ../nbs/04_lm.ipynb #78
 def _import_transformers():

@@ -15,7 +15,7 @@ from .core import Snapshot, Trace
 # %% auto #0
 __all__ = ['PALETTE', 'FATE_COLORS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
            'em_curve', 'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp',
-           'tree_layout', 'update_next_token', 'decoding_figure']
+           'tree_layout', 'show_token', 'update_next_token', 'decoding_figure']
 
 # %% ../nbs/06_viz.ipynb #6
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -240,11 +240,18 @@ def tree_layout(tree:list[dict])->dict:
     return pos
 
 # %% ../nbs/06_viz.ipynb #28
+_VISIBLE = {' ': '␣', '\n': '⏎', '\t': '⇥'}
+
+def show_token(t:str)->str:
+    "A token as a label that reads: a character model's space, newline and tab made visible."
+    return ''.join(_VISIBLE.get(c, c) for c in t) if t.isspace() or len(t) == 1 else t.replace('\n', '⏎')
+
 def _next_token_bars(view:dict)->tuple[dict, dict]:
-    "Bar data for kept and cut tokens."
+    "Bar data for kept and cut tokens (labels through `show_token`)."
     kept = np.asarray(view['kept'], dtype=bool)
-    cut = [(t, p, r or 'impossible') for t, p, k, r in zip(view['tokens'], view['probs'], kept, view['removed_by']) if not k]
-    return (dict(x=[t for t, k in zip(view['tokens'], kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
+    tokens = [show_token(t) for t in view['tokens']]
+    cut = [(t, p, r or 'impossible') for t, p, k, r in zip(tokens, view['probs'], kept, view['removed_by']) if not k]
+    return (dict(x=[t for t, k in zip(tokens, kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
             dict(x=[c[0] for c in cut], y=[c[1] for c in cut], hovertext=[c[2] for c in cut],   # labelled where the bar shows
                  text=[c[2] if c[1] >= .01 * max(view['probs']) else '' for c in cut]))
 
@@ -299,4 +306,5 @@ def decoding_figure(
                       legend=dict(orientation='h', y=-.3))   # fixed margins: plotly.js 4 squeezed the plots to fit the legend
     fig.update_xaxes(title_text='step', row=1, col=2); fig.update_yaxes(showticklabels=False, row=1, col=2)
     fig.update_xaxes(title_text='log p(y | x)', row=1, col=3); fig.update_yaxes(title_text='probability', row=1, col=1)
+    fig.update_xaxes(type='category', row=1, col=1)   # tokens are labels: '1' and '2' are no numbers on an axis
     return fig

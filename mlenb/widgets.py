@@ -12,10 +12,12 @@ import ipywidgets as W
 import plotly.graph_objects as go
 from .core import Snapshot, as_tensor, check_choice, resolve_device
 from . import viz
+from .em import COVARIANCES, COVARIANCE_TYPES, GaussianMixture
 
 # %% auto #0
-__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'FigureView', 'em_dataset', 'broad_start',
-           'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines', 'DecodingPanel']
+__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DEFAULT_RULES', 'MODEL_SETTINGS',
+           'FigureView', 'em_dataset', 'broad_start', 'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines',
+           'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -86,14 +88,6 @@ class FigureView:
         bundle = {PLOTLY_MIME: {**json.loads(spec), 'config': {'displaylogo': False, 'responsive': True}}, 'text/plain': self.label}
         self.widget.outputs = ({'output_type': 'display_data', 'data': bundle, 'metadata': {}},)
 
-# %% ../nbs/07_widgets.ipynb #7
-def _full_covariances(cov:torch.Tensor, covariance_type:str, k:int, d:int)->torch.Tensor:
-    "scikit-learn-shaped covariances as (k, d, d) matrices."
-    if covariance_type == 'full': return cov
-    if covariance_type == 'tied': return cov.expand(k, d, d)
-    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
-    return torch.diag_embed(cov) if covariance_type == 'diag' else cov[:, None, None] * eye
-
 # %% ../nbs/07_widgets.ipynb #9
 EM_DATASETS = ('blobs', 'anisotropic blobs', 'iris')
 
@@ -124,8 +118,8 @@ def broad_start(
     means = X[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]]
     cov = torch.cov(X.T).reshape(d, d)
     cov = cov + 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(d, dtype=X.dtype)   # data on a line: still invertible
-    precision = {'full': torch.linalg.inv(cov).expand(k, d, d), 'tied': torch.linalg.inv(cov),
-                 'diag': (1 / cov.diagonal()).expand(k, d), 'spherical': (1 / cov.diagonal().mean()).expand(k)}[covariance_type]
+    C = COVARIANCES[check_choice('covariance_type', covariance_type, COVARIANCE_TYPES)]
+    precision = C.inverse(C.from_matrix(cov, k))
     return dict(weights_init=torch.full((k,), 1 / k, dtype=X.dtype), means_init=means, precisions_init=precision.clone())
 
 # %% ../nbs/07_widgets.ipynb #10
@@ -137,7 +131,7 @@ class EMPanel(_Guarded):
         truth=None,                    # optional true (means, covariances) for `X`, drawn faintly
         data:str|None=None,            # starting data set (default: yours if given, else 'anisotropic blobs')
         n_components:int=3,            # K
-        covariance_type:str='full',    # 'full', 'tied', 'diag' or 'spherical'
+        covariance_type:str='full',    # one of `COVARIANCE_TYPES`
         init_params:str='broad',       # how EM starts: 'broad' (`broad_start`, the climb is visible from the first Step) or a GaussianMixture init
         seed:int=0,                    # seed for data and initialisation
         n_samples:int=600,             # points drawn for the blob data sets
@@ -152,7 +146,7 @@ class EMPanel(_Guarded):
         style = dict(description_width='initial')
         self.data = W.Dropdown(options=options, value=data, description='data', style=style, layout=W.Layout(width='210px'))
         self.k = W.BoundedIntText(value=n_components, min=1, max=10, description='K', layout=W.Layout(width='130px'))
-        self.covariance_type = W.Dropdown(options=['full', 'tied', 'diag', 'spherical'], value=covariance_type, description='covariance', style=style, layout=W.Layout(width='190px'))
+        self.covariance_type = W.Dropdown(options=list(COVARIANCE_TYPES), value=covariance_type, description='covariance', style=style, layout=W.Layout(width='190px'))
         self.init_params = W.Dropdown(options=['broad', 'kmeans', 'k-means++', 'random', 'random_from_data'], value=init_params, description='init', style=style, layout=W.Layout(width='200px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
         self.device = W.Dropdown(options=_device_options(), value=device, description='device', layout=W.Layout(width='150px'))
@@ -180,8 +174,6 @@ class EMPanel(_Guarded):
         display(self.widget)
 
 # %% ../nbs/07_widgets.ipynb #12
-from .em import GaussianMixture
-
 def _em_reset(self:EMPanel):
     "Draw the data, build the engine, run its init and rebuild the figure."
     self.play.playing, self.last_error = False, None
@@ -214,7 +206,7 @@ def _em_show(self:EMPanel, i:int):
     # an M snapshot shows the responsibilities it came from; a long trace keeps only every 2nd, 4th, ...: the nearest kept
     j = next((j for j in range(i, -1, -1) if tr[j].get('resp') is not None), None)
     resp = None if j is None else tr[j]['resp']
-    _, m2, c2 = viz.project(self.center, self.plane, means=s['means'], covariances=_full_covariances(s['covariances'], self.engine.covariance_type, K, d))
+    _, m2, c2 = viz.project(self.center, self.plane, means=s['means'], covariances=COVARIANCES[self.engine.covariance_type].as_matrices(s['covariances'], K, d))
     viz.update_em_figure(self.fig, Snapshot(means=m2, covariances=c2, resp=resp), tr, shown=i)
     self.view.draw()
     n, p, ll = len(self.X), self.engine._n_parameters(), s['loglik']
@@ -458,16 +450,23 @@ FlowPanel.training = property(lambda self: self._task is not None and not self._
 
 # %% ../nbs/07_widgets.ipynb #28
 from .lm import MarkovLM, ToyTranslation, DECODING_MODELS, decoding_model   # the models live with the engines: `mlenb decode` needs no widgets
-from .decoding import analyze_prompt, next_token_view, RULE_PRESETS, UTILITIES, TruncatedSupportWarning
+from .decoding import analyze_prompt, next_token_view, utility_matrix, RULE_PRESETS, UTILITIES, TruncatedSupportWarning
 import warnings
+
+DEFAULT_RULES = ('greedy', 'beam', 'mode', 'nucleus', 'mbr')   # rules compared on the known-P toys
+MODEL_SETTINGS = {                   # per model: the rules and knobs a new choice starts from, what to try first, output length
+    'pydoc text': dict(rules=('greedy', 'beam', 'sample', 'nucleus', 'mbr'), num_beams=5, top_p=.9, temperature=1., num_samples=32, max_new_tokens=130,   # prompt + output within the ~160 characters it was trained on
+                       hint="press Run: greedy and beam search write the model's most probable phrases, plain sampling invents words, and MBR "
+                            "has the highest expected chrF against the model's own samples. Then lower top_p and press Step to watch the tail being cut."),
+}
 
 # %% ../nbs/07_widgets.ipynb #29
 class DecodingPanel(_Guarded):
-    "Compare decision rules (mode, beam, sampling, MBR) on a model whose true distribution is known."
+    "Compare decision rules (mode, beam, sampling, MBR) on a model: one whose true distribution is known, or a model of real text."
     hint = "pick the noisy toy translation and press Run: the true mode is the empty output, MBR keeps a translation. Then raise num_beams to 10: beam search returns a copy of the source."
     def __init__(self,
         model:str='toy translation',   # one of `DECODING_MODELS`
-        rules=('greedy', 'beam', 'mode', 'nucleus', 'mbr'), # presets to compare (see `mlenb.decoding.RULE_PRESETS`)
+        rules=None,                    # presets to compare (see `mlenb.decoding.RULE_PRESETS`); None: the model's (`MODEL_SETTINGS`, else `DEFAULT_RULES`)
         num_beams:int=5,               # beam width
         top_p:float=.9,                # nucleus mass (also used by the next-token view)
         top_k:int=0,                   # top-k (0: off)
@@ -479,6 +478,7 @@ class DecodingPanel(_Guarded):
         device:str='cpu',              # where the model and the utility matrices live
     ):
         self.last_error, self.analysis, self.prefix = None, None, []
+        if rules is None: rules = MODEL_SETTINGS.get(model, {}).get('rules', DEFAULT_RULES)
         style = dict(description_width='initial')
         self.model = W.Dropdown(options=DECODING_MODELS, value=model, description='model', style=style, layout=W.Layout(width='260px'))
         self.source = W.Dropdown(options=[], description='input', style=style, layout=W.Layout(width='330px'))
@@ -499,7 +499,8 @@ class DecodingPanel(_Guarded):
         self.figure = self.view.widget
         self.run_button.on_click(self._wrap('Run', lambda _: self.run()))
         self.step_button.on_click(self._wrap('Step', lambda _: self.step()))
-        for w in (self.model, self.device): w.observe(self._wrap('Model', lambda _: self._load()), 'value')
+        self.model.observe(self._wrap('Model', lambda _: (self._settings(), self._load())), 'value')
+        self.device.observe(self._wrap('Device', lambda _: self._load()), 'value')
         for w in (self.top_p, self.top_k, self.min_p, self.temperature):
             w.observe(self._wrap('Next token', lambda _: self._draw_next()), 'value')
         knobs = W.HBox([self.num_beams, self.top_k, self.top_p, self.min_p, self.temperature, self.num_samples, self.utility, self.seed, self.device], layout=W.Layout(flex_flow='row wrap'))
@@ -514,11 +515,20 @@ class DecodingPanel(_Guarded):
 # %% ../nbs/07_widgets.ipynb #30
 def _dec_load(self:DecodingPanel):
     "Build the chosen model and list its inputs."
-    self.lm, self.inputs = decoding_model(self.model.value, self.seed.value, self.device.value)
     self.analysis = None
+    self.lm, self.inputs = decoding_model(self.model.value, self.seed.value, self.device.value)
+    settings = MODEL_SETTINGS.get(self.model.value, {})
+    self.hint, self.max_new_tokens = settings.get('hint', type(self).hint), settings.get('max_new_tokens', 50)
     self.source.options = list(self.inputs)
     self.source.value = self.source.options[0]
     self.prefix = []
+    self._message()                                                 # the new model's hint
+
+def _dec_settings(self:DecodingPanel):
+    "A newly chosen model's rules and knobs, where `MODEL_SETTINGS` has them (the others keep the panel's)."
+    self.analysis = None                                            # no redraw of the old model's view meanwhile
+    for k, v in MODEL_SETTINGS.get(self.model.value, {}).items():
+        if hasattr(self, k) and isinstance(getattr(self, k), W.ValueWidget): getattr(self, k).value = tuple(v) if k == 'rules' else v
 
 def _dec_knobs(self:DecodingPanel)->dict:
     "The sampling filters as Hugging Face's knobs."
@@ -539,7 +549,7 @@ def _dec_specs(self:DecodingPanel)->list:
         specs.append(spec)
     return specs
 
-DecodingPanel._load, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _dec_knobs, _dec_specs
+DecodingPanel._load, DecodingPanel._settings, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _dec_settings, _dec_knobs, _dec_specs
 
 # %% ../nbs/07_widgets.ipynb #31
 def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))
@@ -554,38 +564,61 @@ def _output_cell(r:dict)->str:
     out = html.escape(r['output']) if r['output'] else '<i>(empty)</i>'
     return out if r['finished'] else f'{out} <span class="mlenb-unfinished" style="color:#b00020" title="no end of sequence within max_new_tokens">(unfinished)</span>'
 
+def _model_expected_utility(analysis:dict, utility:str, device)->int:
+    "Without a known P: each rule's mean utility against the model's samples (`model_expected_utility`), as `degeneration_table`; returns how many."
+    refs = analysis['samples']['texts']                            # unfinished ones too: draws of Q cut at the length limit
+    eu = utility_matrix([r['output'] for r in analysis['rules']], refs, utility, device).mean(1).tolist()
+    for r, u in zip(analysis['rules'], eu): r['model_expected_utility'] = u
+    return len(refs)
+
 def _dec_run(self:DecodingPanel):
     "Decode the input with every rule, fill the table and redraw the figure."
     prompt = self.inputs[self.source.value]
     t0 = time.perf_counter()
+    true_lm = self.lm if self.lm.known_p else None   # a trained network (the pydoc model) has no known P
     with warnings.catch_warnings():                 # a truncated truth is said in the status line, not as a warning
         warnings.simplefilter('ignore', TruncatedSupportWarning)
-        self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=self.lm, utility=self.utility.value, seed=self.seed.value,
-                                       num_samples=200, next_token_knobs=self._knobs(), device=self.device.value,
+        self.analysis = analyze_prompt(self.lm, prompt, self._specs(), true_lm=true_lm, utility=self.utility.value, seed=self.seed.value,
+                                       num_samples=200, next_token_knobs=self._knobs(), device=self.device.value, max_new_tokens=self.max_new_tokens,
                                        callback=lambda i, n, part: self._message(f'{i + 1} of {n}: {part}…'))   # sent to the page as it runs
+    n_refs = None if true_lm is not None else _model_expected_utility(self.analysis, self.utility.value, self.device.value)
+    eu_key = 'expected_utility' if true_lm is not None else 'model_expected_utility'
     self.prefix = []
     head = ['rule', 'knobs', 'output', 'model log p', 'true log p', f'expected {self.utility.value}', 'length']
     td = lambda v: f'<td style="padding:2px 10px">{v}</td>'
     rows = ''.join('<tr>' + ''.join(td(v) for v in (r['rule'], _knobs_cell(r), _output_cell(r), _fmt(r['model_logprob']),
-                                                    _fmt(r.get('true_logprob')) if r['finished'] else '<i>unfinished</i>',
-                                                    _fmt(r.get('expected_utility'), 2), r['length'])) + '</tr>' for r in self.analysis['rules'])
+                                                    (_fmt(r.get('true_logprob')) if r['finished'] else '<i>unfinished</i>') if true_lm is not None else '–',
+                                                    _fmt(r.get(eu_key), 2), r['length'])) + '</tr>' for r in self.analysis['rules'])
     th = ''.join(f'<th style="padding:2px 10px;text-align:left">{h}</th>' for h in head)
     self.table.value = f"<table class='mlenb-rules' style='border-collapse:collapse;font-size:13px'><tr>{th}</tr>{rows}</table>"
     self.fig = viz.decoding_figure(self.analysis)
     self.view.draw(self.fig)
-    tr = self.analysis['truth']
-    self.status.value = (f"true mode: <b>{tr['mode'] or '(empty)'}</b> with probability {tr['mode_mass']:.3f}; "
-                         f"exact MBR optimum: <b>{tr['optimum'] or '(empty)'}</b> (expected {self.utility.value} {tr['optimum_expected_utility']:.2f}); "
-                         + ('' if tr['exact'] else f"expected utilities over P's {tr['support_size']} most probable outputs, "
-                                                   f"<b>{tr['support_mass']:.0%}</b> of its mass; ")
-                         + f"{len(self.analysis['rules'])} rules in {time.perf_counter() - t0:.2f} s")
+    tr = self.analysis.get('truth')
+    if tr is None:
+        unit = 'characters' if getattr(self.lm.vocab, 'sep', ' ') == '' else 'tokens'
+        ended = sum(self.analysis['samples']['finished'])
+        status = (f"expected {self.utility.value} against {n_refs} model samples; P is not known for this model "
+                  f"({ended} of the samples ended within {self.max_new_tokens} {unit}; lengths in {unit}); ")
+    else:
+        status = (f"true mode: <b>{html.escape(tr['mode']) or '(empty)'}</b> with probability {tr['mode_mass']:.3f}; "
+                  f"exact MBR optimum: <b>{html.escape(tr['optimum']) or '(empty)'}</b> (expected {self.utility.value} {tr['optimum_expected_utility']:.2f}); "
+                  + ('' if tr['exact'] else f"expected utilities over P's {tr['support_size']} most probable outputs, "
+                                            f"<b>{tr['support_mass']:.0%}</b> of its mass; "))
+    self.status.value = status + f"{len(self.analysis['rules'])} rules in {time.perf_counter() - t0:.2f} s"
     self._message()
+
+def _prefix_text(self:DecodingPanel, width:int=40, visible:bool=True)->str:
+    "The stepped prefix as the page shows it: a character model's spaces as '␣' (`visible`), a long one cut to its last `width` characters."
+    sep = getattr(self.lm.vocab, 'sep', ' ')
+    s = sep.join(self.prefix)
+    if sep == '' and visible: s = ''.join(viz.show_token(c) for c in s)
+    return s if len(s) <= width else '…' + s[-width:]
 
 def _dec_draw_next(self:DecodingPanel):
     "Redraw the next-token view for the current prefix and filters."
     if self.analysis is None: return
     view = next_token_view(self.lm, self.inputs[self.source.value], self.prefix, 20, **self._knobs())
-    viz.update_next_token(self.fig, view, f"next token after '{' '.join(self.prefix)}'" if self.prefix else 'next token')
+    viz.update_next_token(self.fig, view, f"next token after '{self._prefix_text()}'" if self.prefix else 'next token')
     self.view.draw()
     return view
 
@@ -597,9 +630,9 @@ def _dec_step(self:DecodingPanel):
     i = int(torch.multinomial(torch.tensor(view['processed_probs']), 1, generator=g))
     tok = view['tokens'][i]
     if tok == self.lm.vocab.eos:
-        self._message(f"sampled the end of the sequence: '{' '.join(self.prefix)}'; the next Step starts again", 'ok')
+        self._message(f"sampled the end of the sequence: '{html.escape(self._prefix_text(200, visible=False))}'; the next Step starts again", 'ok')
         self.prefix = []
     else: self.prefix = self.prefix + [tok]
     self._draw_next()
 
-DecodingPanel.run, DecodingPanel._draw_next, DecodingPanel.step = _dec_run, _dec_draw_next, _dec_step
+DecodingPanel.run, DecodingPanel._prefix_text, DecodingPanel._draw_next, DecodingPanel.step = _dec_run, _prefix_text, _dec_draw_next, _dec_step

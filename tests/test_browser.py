@@ -226,3 +226,31 @@ def test_the_panels_fit_the_page_and_nothing_failed_in_it(page):
         plot, room = panel.evaluate("e => [e.querySelector('.js-plotly-plot')._fullLayout.width, e.querySelector('.mlenb-figure').clientWidth]")
         assert plot >= .9 * room, (root, plot, room)                               # ... and the figure uses the room it has
     assert page.errors == [], page.errors
+
+
+def test_decoding_pydoc_text_fills_the_table_without_a_known_P_and_draws_the_plot(page):
+    "Choose the model of real text: its rules, a table with model log p and expected chrF against samples, no true log p, the plot."
+    tab(page, 'Decoding')
+    dec = page.locator('.mlenb-decoding')
+    dec.scroll_into_view_if_needed()
+    dec.locator('table.mlenb-rules').wait_for(timeout=WAIT)
+    dec.locator('.widget-dropdown select').first.select_option('pydoc text')
+    page.wait_for_function("document.querySelector('.mlenb-decoding .mlenb-message').innerText.includes('highest expected chrF')", timeout=WAIT)  # its hint
+    rules = dec.locator('select[multiple]').evaluate("s => Array.from(s.selectedOptions).map(o => o.value)")
+    assert rules == ['greedy', 'beam', 'sample', 'nucleus', 'mbr'], rules
+    dec.get_by_role('button', name='Run', exact=True).click()
+    page.wait_for_function("document.querySelector('.mlenb-decoding .mlenb-status').innerText.includes('P is not known for this model')", timeout=WAIT)
+    rows = dec.locator('table.mlenb-rules tr')
+    assert rows.count() == 1 + len(rules)
+    cells = [[c.inner_text() for c in rows.nth(i).locator('td').all()] for i in range(1, rows.count())]
+    assert [c[0] for c in cells] == rules and all(c[4] == '–' for c in cells), cells          # no true log p
+    assert all(float(c[5]) >= 0 and float(c[3]) <= 0 for c in cells), cells                   # expected chrF, model log p: numbers
+    page.wait_for_function(f"""() => {{ const gd = document.querySelector('.mlenb-decoding .js-plotly-plot');
+        return gd && gd._fullData && gd._fullData.filter(t => t.meta === 'rule').length === {len(rules)}; }}""", timeout=WAIT)
+    bars = trace(page, '.mlenb-decoding', 'kept')
+    assert bars['type'] == 'bar' and len(bars['x']) > 0 and all(0 < p <= 1 for p in bars['y'])
+    assert all(len(t) == 1 and t != ' ' for t in bars['x']), bars['x']                       # characters, a space shown as '␣'
+    hist = trace(page, '.mlenb-decoding', 'samples')
+    assert hist['type'] == 'histogram' and len(hist['x']) > 0
+    assert page.errors == [], page.errors
+    shot(page, 'decoding-pydoc')

@@ -232,6 +232,18 @@ def test_decode_takes_the_knobs_and_records_what_each_rule_meant():
             assert 'dog' not in words and 'big' not in words and len(set(words)) == len(words), o
 
 
+def test_decode_runs_the_real_text_model_without_a_truth():
+    "pydoc-text has no known P: no truth columns, the model's length default (130 characters), and a table that says so."
+    r = run('decode', '--model', 'pydoc-text', '--inputs', '2', '--rules', 'greedy,mbr', '--num-samples', '4', '--json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    out = strict(r.stdout)
+    assert out['max_new_tokens'] == 130 and out['inputs'] == 2
+    assert all('true_logprob' not in o and 'expected_utility' not in o for o in out['outputs'])
+    assert all(o['length'] <= 130 and o['output'] for o in out['outputs'])    # characters, and something written
+    shown = run('decode', '--model', 'pydoc-text', '--inputs', '1', '--rules', 'greedy', '--quiet')
+    assert shown.returncode == 0 and 'P is not known for this model' in shown.stdout, shown.stderr
+
+
 @pytest.mark.parametrize('args,msg', [
     (('--rules', 'greedy,mbr', '--num-beams', '3'), '--num-beams: refines beam rules, and --rules greedy,mbr has none'),
     (('--rules', 'beam', '--top-p', '0.5'), '--top-p: refines sample rules'),

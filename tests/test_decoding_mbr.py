@@ -192,9 +192,14 @@ def test_analyze_prompt_is_plain_data():
     assert a['rules'][1]['decoded']['info']['tree'][0]['parent'] is None
 
 
-def test_rule_presets_all_run():
+@pytest.mark.parametrize('name', list(RULE_PRESETS))
+def test_rule_preset_gives_a_possible_output_again_under_its_seed(name):
+    "Every preset: an output the model can produce (its log p is the model's, finite), within max_new_tokens, the same under the same seed."
     task = ToyTranslation(seed=0)
     p = task.prompt('hund sieht katze')
-    for name in RULE_PRESETS:
-        d = decode(task, name, p, seed=0, max_new_tokens=10)
-        assert d.info['rule'] == name and len(d.best) <= 10
+    d = decode(task, name, p, seed=0, max_new_tokens=10)
+    assert d.info['rule'] == name and len(d.best) <= 10
+    assert all(d.finished)                                             # the toy task always ends within 10 tokens
+    lp = task.logprob(d.sequences, p)                                  # the model's own log p of what the rule chose
+    assert torch.isfinite(lp).all() and torch.allclose(d.logprobs, lp, atol=1e-9, rtol=0)
+    assert decode(task, name, p, seed=0, max_new_tokens=10).texts == d.texts

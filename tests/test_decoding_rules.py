@@ -182,9 +182,13 @@ def test_bad_input_names_the_argument(call, arg):
 
 
 def test_decoded_as_dict_is_plain():
+    "as_dict survives a JSON round trip unchanged and holds what the Decoded holds."
     import json
     d = beam_search(MarkovLM.random(4, seed=0, eos_weight=3.), num_beams=2, max_new_tokens=10)
-    json.dumps(d.as_dict())
+    plain = d.as_dict()
+    assert json.loads(json.dumps(plain)) == plain
+    assert plain['texts'] == d.texts and plain['sequences'] == d.sequences and plain['finished'] == list(d.finished)
+    assert plain['logprobs'] == d.logprobs.tolist() and len(plain['texts']) == len(d) >= 1
 
 
 def test_analyze_prompt_gives_each_rule_its_own_draws():

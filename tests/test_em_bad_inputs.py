@@ -267,7 +267,7 @@ def same(a, b):
 
 def failing_m_step(call:int):
     "gmm_m_step that refuses its call number `call` (0-based) with a collapse."
-    calls, real = [0], em.gmm_m_step
+    calls, real = [0], em.online.gmm_m_step
     def m_step(*a, **kw):
         calls[0] += 1
         if calls[0] == call + 1: raise CollapseError('component 0 collapsed (simulated)')
@@ -290,7 +290,7 @@ def test_partial_fit_refused_batch_changes_nothing(case, average, monkeypatch):
     gm, twin = (gmm(average=average).partial_fit(X[::2]).partial_fit(X[1::2]) for _ in range(2))
     before = state(gm)
     with monkeypatch.context() as m:
-        if case == 'collapse': m.setattr(em, 'gmm_m_step', failing_m_step(1 if average else 0))   # with averaging: its second M-step
+        if case == 'collapse': m.setattr(em.online, 'gmm_m_step', failing_m_step(1 if average else 0))   # with averaging: its second M-step
         with pytest.raises(ValueError, match=match): gm.partial_fit(make(), sample_weight=w)
     same(state(gm), before)
     gm.partial_fit(X[::3]); twin.partial_fit(X[::3])
@@ -317,7 +317,7 @@ def test_partial_fit_after_fit_refused_batch_keeps_the_fit():
 def test_out_of_memory_points_to_out_of_core(err, monkeypatch):
     "An allocation failure while holding the data: a MemoryError naming fit(batches) and partial_fit, the original as its cause."
     def boom(*a, **kw): raise err
-    monkeypatch.setattr(em, 'gmm_features', boom)
+    monkeypatch.setattr(em.sources, 'gmm_features', boom)
     for call in (lambda: gmm().fit(X), lambda: gmm().init(X)):
         with pytest.raises(MemoryError, match=r'out of memory on cpu with X of shape \(180, 2\).*pass batches.*partial_fit') as e: call()
         assert e.value.__cause__ is err
@@ -326,7 +326,7 @@ def test_out_of_memory_points_to_out_of_core(err, monkeypatch):
 
 def test_other_runtime_errors_pass_through(monkeypatch):
     def boom(*a, **kw): raise RuntimeError('not an allocation problem')
-    monkeypatch.setattr(em, 'gmm_features', boom)
+    monkeypatch.setattr(em.sources, 'gmm_features', boom)
     with pytest.raises(RuntimeError, match='^not an allocation problem$'): gmm().fit(X)
 
 

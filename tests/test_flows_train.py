@@ -284,8 +284,14 @@ def test_cosine_schedule():
     assert fixed.lr == 0.
 
 
-def test_progress_bar(capsys):
-    trainer(progress=True, eval_every=10).fit(20)
+def test_progress_bar_counts_the_chunks_and_shows_the_loss(capsys):
+    "fit(20) at eval_every=10: a bar of 2 chunks labelled with the objective and target, with the loss and KL after it."
+    tr = trainer(progress=True, eval_every=10).fit(20)
+    err = capsys.readouterr().err
+    assert f'{tr.objective} on moons' in err and '/2 [' in err, err          # the label and the number of chunks
+    assert err.count('loss=') >= 2 and err.count('kl=') >= 2, err           # each chunk's loss and KL (tqdm may skip some counts)
+    trainer(progress=False, eval_every=10).fit(20)
+    assert capsys.readouterr().err == ''                 # progress=False: nothing at all
 
 
 def test_on_the_device_under_test(device):

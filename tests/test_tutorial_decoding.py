@@ -263,3 +263,54 @@ def test_mbr_shortcuts_land_next_to_the_exact_pick(degeneration, seed):
     for method in ('aggregate', 'prune'):
         r = mbr_select(texts, method=method)
         assert eu.max() - eu[r.index] < 0.5 and r.utility_calls < 512 ** 2 / 4
+
+
+# --- section 11 and exercise 5: decoding real text with the pydoc model (no known P) ----------------------------------------
+
+@pytest.fixture(scope='module')
+def doc():
+    from mlenb.lm import pydoc_lm
+    return pydoc_lm()
+
+
+def test_per_character_surprisal_from_one_forward_pass_adds_up_to_logprob(doc):
+    "Section 11's picture reads -log Q of each character off one forward pass: with EOS it sums to -logprob, position by position next_logprobs."
+    from mlenb.lm import pydoc_prompts
+    for p, held in pydoc_prompts(doc, 3):
+        ids = [doc.vocab.bos_id] + doc.prompt_ids(p) + doc.vocab.encode(held) + [doc.vocab.eos_id]
+        with torch.no_grad(): lp = doc(torch.tensor([ids])).log_softmax(-1)[0].double()
+        k = 1 + len(doc.prompt_ids(p))
+        per = lp[k - 1:-1].gather(-1, torch.tensor(ids[k:])[:, None])[:, 0]
+        assert math.isclose(per.sum().item(), doc.logprob(held, p).item(), rel_tol=1e-5, abs_tol=1e-4)
+        for j in (0, 5, len(held)):                                   # the first, a middle one, EOS
+            want = doc.next_logprobs(doc.vocab.encode(held)[:j], p)[ids[k + j]].item()
+            assert math.isclose(per[j].item(), want, abs_tol=1e-4)
+
+
+def test_nucleus_keeps_the_smallest_top_set_with_the_mass_on_the_pydoc_model(doc):
+    "top_p=0.9 after a held-out prompt: the kept characters are the most probable ones whose mass first reaches 0.9 (NumPy by hand)."
+    from mlenb.lm import pydoc_prompts
+    for p, held in pydoc_prompts(doc, 4):
+        for prefix in ((), tuple(held[:3])):
+            v = next_token_view(doc, p, prefix, top=None, top_p=0.9)
+            q = np.exp(doc.next_logprobs(doc.vocab.encode(list(prefix)), p).double().numpy())
+            order = np.argsort(-q, kind='stable')
+            k = int(np.searchsorted(np.cumsum(q[order]), 0.9) + 1)
+            kept = {doc.vocab.itos[i] for i in order[:k]}
+            assert {t for t, kk in zip(v['tokens'], v['kept']) if kk} == kept
+            assert math.isclose(sum(v['processed_probs']), 1., abs_tol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('part', range(3))
+def test_mbr_beats_greedy_on_expected_chrf_and_beam_is_short_on_other_prompts(doc, part):
+    "Eikema & Aziz on held-out prompts the chapter does not show: MBR's expected chrF under the model above greedy's; a log-Q-ranked beam shorter than held-out text."
+    from mlenb.lm import pydoc_prompts
+    from mlenb.decoding import degeneration_table
+    pairs = pydoc_prompts(doc, 60)[30 + 10 * part:40 + 10 * part]    # the chapter uses the first 30
+    assert len(pairs) == 10
+    modal = dict(name='modal beam', rule='beam', num_beams=5, length_penalty=0.)   # ranked by log Q itself, as the mode is
+    rows = {r['rule']: r for r in degeneration_table(doc, [p for p, _ in pairs], ('greedy', modal, 'mbr'), references=[c for _, c in pairs],
+                                                      max_new_tokens=130, eval_samples=32, seed=part)}
+    assert rows['mbr']['expected_utility'] > rows['greedy']['expected_utility']
+    assert rows['modal beam']['length'] < rows['held-out']['length']

@@ -117,7 +117,7 @@ def test_decoding_panel_runs_every_model_and_steps_to_the_end(model):
     assert p.last_error is None, p.last_error
     rows = p.table.value.count('<tr>') - 1
     assert rows == len(p.rules.value)
-    for _ in range(30):
+    for _ in range(200):                                       # a word model ends within ~10 Steps, the character model within ~110
         p.step_button.click()
         if 'sampled the end' in p.message.value: break
     assert 'sampled the end' in p.message.value and p.prefix == []
@@ -263,3 +263,77 @@ def test_each_panel_says_what_to_try_first_and_the_decoding_hint_holds():
     assert d.analysis['truth']['mode'] == '' and rule('mbr') not in ('', d.source.value)
     d.num_beams.value = 10; d.run_button.click()
     assert rule('beam') == d.source.value                        # the source's words, copied
+
+
+# --- the model of real text (issue 14): no known P, characters for tokens ------------------------------------------------------
+from mlenb.widgets import MODEL_SETTINGS
+
+
+def _cells(table:str, rule:str)->list[str]:
+    "The cells of one rule's row of the decoding table."
+    import re
+    row = next(r for r in table.split('<tr>') if r.startswith(f'<td style="padding:2px 10px">{rule}<'))
+    return re.findall(r'<td style="padding:2px 10px">(.*?)</td>', row)
+
+
+def test_decoding_panel_on_pydoc_text_scores_each_rule_against_model_samples():
+    "Without a known P: no true log p, expected chrF = the mean of sacrebleu's chrF against the 200 model samples, all finite."
+    sacrebleu = pytest.importorskip('sacrebleu')
+    p = DecodingPanel(model='pydoc text', num_samples=8)
+    assert p.last_error is None, p.last_error
+    assert p.rules.value == tuple(MODEL_SETTINGS['pydoc text']['rules']) and 'mode' not in p.rules.value   # no exact search on a transformer
+    assert 'truth' not in p.analysis and p.table.value.count('<tr>') == 1 + len(p.rules.value)
+    s = p.analysis['samples']
+    refs = s['texts']                                                               # every sample, as degeneration_table
+    chrf = sacrebleu.metrics.CHRF()
+    for r in p.analysis['rules']:
+        cells = _cells(p.table.value, r['rule'])
+        assert cells[4] == '–'                                                       # true log p: not known
+        want = float(np.mean([chrf.sentence_score(r['output'], [y]).score for y in refs]))
+        assert math.isfinite(r['model_expected_utility']) and math.isclose(r['model_expected_utility'], want, rel_tol=1e-6, abs_tol=1e-6)
+        assert cells[5] == f'{want:.2f}'
+    assert len(refs) == 200 and f'expected chrf against 200 model samples; P is not known for this model' in p.status.value
+    fig = p.fig                                                                     # the figure draws: bars, samples, one line per rule
+    assert len(fig.data[0].x) + len(fig.data[1].x) == len(p.analysis['next_token']['tokens'])
+    hist = next(d for d in fig.data if d.type == 'histogram')
+    assert len(hist.x) == sum(math.isfinite(v) for v in s['model_logprobs']) > 0
+    assert sum(d.meta == 'rule' for d in fig.data) == sum(math.isfinite(r['model_logprob']) for r in p.analysis['rules'])
+
+
+def test_decoding_panel_steps_a_character_model_with_readable_labels():
+    "A character's space shows as '␣' on the bars and in the title; the title holds the prefix stepped so far."
+    from mlenb.viz import show_token
+    p = DecodingPanel(model='pydoc text', rules=('greedy',), num_samples=8)
+    view = p._draw_next()
+    shown = list(p.fig.data[0].x) + list(p.fig.data[1].x)
+    assert sorted(shown) == sorted(show_token(t) for t in view['tokens']) and ' ' not in shown
+    for _ in range(6):
+        p.step_button.click()
+        assert p.last_error is None, p.last_error
+        want = ''.join('␣' if c == ' ' else c for c in ''.join(p.prefix))
+        assert p.fig.layout.annotations[0].text == (f"next token after '{want[-40:] if len(want) <= 40 else '…' + want[-40:]}'" if p.prefix else 'next token')
+
+
+def test_choosing_pydoc_text_sets_its_rules_and_hint_and_errors_stay_in_the_panel():
+    p = DecodingPanel(model='toy translation', num_samples=8)
+    assert 'mode' in p.rules.value
+    p.model.value = 'pydoc text'
+    assert p.rules.value == tuple(MODEL_SETTINGS['pydoc text']['rules']) and p.top_p.value == MODEL_SETTINGS['pydoc text']['top_p']
+    assert MODEL_SETTINGS['pydoc text']['hint'] in p.message.value and '\n' not in MODEL_SETTINGS['pydoc text']['hint']
+    p.run_button.click()
+    assert p.last_error is None and p.table.value.count('<tr>') == 1 + len(p.rules.value)
+    p.rules.value = ()
+    p.run_button.click()                                                           # an error: said in the message line, the panel lives on
+    assert 'choose at least one rule' in p.message.value and isinstance(p.last_error, ValueError)
+    p.rules.value = ('greedy', 'mbr'); p.run_button.click()
+    assert p.last_error is None and p.table.value.count('<tr>') == 3
+
+
+def test_the_pydoc_hint_holds_on_the_first_input():
+    "The hint's claims on the panel's first pydoc input: MBR's expected chrF is the highest; greedy and beam beat the samples' log Q per character."
+    p = DecodingPanel(model='pydoc text')
+    rows = {r['rule']: r for r in p.analysis['rules']}
+    assert max(rows, key=lambda r: rows[r]['model_expected_utility']) == 'mbr'
+    s = p.analysis['samples']                                      # most probable phrases: more log Q per character than the samples
+    per_char = sum(s['model_logprobs']) / sum(len(t) + f for t, f in zip(s['texts'], s['finished']))
+    for r in ('greedy', 'beam'): assert rows[r]['model_logprob'] / (rows[r]['length'] + rows[r]['finished']) > per_char, r
