@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from .lm import LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from .lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
 
 # %% auto #0
 __all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'HISTORY_PROCESSORS', 'HISTORY_KNOBS', 'SAMPLE_KNOBS', 'MAX_NGRAM_ORDER', 'UTILITIES',
@@ -344,7 +344,7 @@ def next_token_view(
 
 # %% ../nbs/05_decoding.ipynb #30
 def _check_decode_args(max_new_tokens):
-    return check_int('max_new_tokens', max_new_tokens, low=1)
+    return check_int('max_new_tokens', max_new_tokens, low=1, high=MAX_NEW_TOKENS)
 
 def _rule_processors(
     lm:LanguageModel,   # the model decoded

@@ -17,9 +17,10 @@ from .core import (_first_bad, resolve_device, make_generator, check_int, check_
                         as_tensor, memory_bytes, check_memory, progress, Snapshot, Trace)
 
 # %% auto #0
-__all__ = ['TOY_LEXICON', 'DECODING_MODELS', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM', 'SearchBudgetWarning', 'TabularLM',
-           'ToyTranslation', 'decoding_model', 'TransformerLM', 'GRULM', 'kl_divergence', 'pydoc_sentences',
-           'pydoc_split', 'save_lm', 'load_lm', 'pydoc_lm', 'pydoc_prompts', 'HFCausalLM']
+__all__ = ['MAX_NEW_TOKENS', 'TOY_LEXICON', 'DECODING_MODELS', 'Vocab', 'LanguageModel', 'generate', 'MarkovLM',
+           'SearchBudgetWarning', 'TabularLM', 'ToyTranslation', 'decoding_model', 'TransformerLM', 'GRULM',
+           'kl_divergence', 'pydoc_sentences', 'pydoc_split', 'save_lm', 'load_lm', 'pydoc_lm', 'pydoc_prompts',
+           'HFCausalLM']
 
 # %% ../nbs/04_lm.ipynb #6
 class Vocab:
@@ -214,6 +215,8 @@ def _check_next_logprobs(
     raise ValueError(f"{who} gave {kind} next-token {what} at step {len(prefix) + 1} after prefix {lm.text(prefix)!r}{pr}: {why}")
 
 # %% ../nbs/04_lm.ipynb #16
+MAX_NEW_TOKENS = 2**31 - 1   # the most new tokens any decoder takes: more is a mistake, not work asked for (the ids alone would pass 16 GB)
+
 @torch.no_grad()
 def generate(
     lm:LanguageModel,                 # the model to sample from
@@ -225,7 +228,7 @@ def generate(
     prompts=None,                     # several prompts in one call, n rows each, prompt by prompt (a model with `start_many`)
 )->tuple[list[list[int]], list[bool], Tensor]: # outputs, whether each ended with EOS, model log-probabilities
     "Draw `n` sequences by ancestral sampling (for `prompt`, or for each of `prompts`), optionally from transformed log-probabilities."
-    n, max_new_tokens = _check_rows(_check_lm(lm), 'n', n), check_int('max_new_tokens', max_new_tokens, low=1)
+    n, max_new_tokens = _check_rows(_check_lm(lm), 'n', n), check_int('max_new_tokens', max_new_tokens, low=1, high=MAX_NEW_TOKENS)
     if prompts is None: state, lp = lm.start(prompt, n)
     else:
         prompts = _check_prompts(lm, prompt, prompts)

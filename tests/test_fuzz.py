@@ -49,8 +49,6 @@ NOT_RUN = {
 KNOWN = {
     ('flows:Trainer.step:n', repr(2**62)): "n counts optimiser steps: work asked for, not a size to allocate; open: cap it or accept it",
     ('flows:Trainer.step:n', repr(2**64)): "as for 2**62",
-    ('decoding:beam_search:max_new_tokens', repr(2**62)): "beams on a Markov model that rarely ends run until max_new_tokens: open",
-    ('decoding:beam_search:max_new_tokens', repr(2**64)): "as for 2**62",
     ('em:GaussianMixture.fit:max_iter', '0'): "max_iter=0 runs no iteration, so lower_bound_ stays -inf (scikit-learn refuses 0): open",
 }
 
