@@ -349,7 +349,7 @@ def _knobs_text(knobs:dict)->str:
 
 def _show_decode(r)->str:
     f = lambda v: '-' if v is None else f'{v:.3f}'
-    if 'expected_utility' not in r['rules'][0]:       # P is not known: the model's own view, and how alike the outputs are
+    if r['rules'] and 'expected_utility' not in r['rules'][0]:   # P is not known: the model's own view, and how alike the outputs are
         lines = [f"{r['model']}: {r['inputs']} inputs; P is not known for this model, so: the model's log p, lengths and self-BLEU",
                  f"{'rule':<12}{'model log p':>12}{'length':>8}{'unfinished':>12}{'self-BLEU':>11}  knobs"]
         lines += [f"{t['rule']:<12}{f(t['model_logprob']):>12}{f(t['length']):>8}{f(t['unfinished']):>12}{f(t.get('self_bleu')):>11}"
