@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DECODE_MODELS', 'UsageError', 'exit_status', 'error_line', 'to_json', 'available_memory', 'check_memory', 'Interrupt',
-           'run_em', 'run_flow', 'decode_specs', 'run_decode', 'int_in', 'parser', 'main']
+__all__ = ['EM_DATA', 'DECODE_MODELS', 'UsageError', 'exit_status', 'error_line', 'to_json', 'available_memory', 'check_memory',
+           'Interrupt', 'run_em', 'run_flow', 'decode_specs', 'run_decode', 'int_in', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #6
 class UsageError(Exception):
@@ -91,11 +91,13 @@ class Interrupt:
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
 # %% ../nbs/08_cli.ipynb #20
+from .data import EM_DATASETS
+EM_DATA = tuple(n.replace(' ', '-') for n in EM_DATASETS)   # the command line's spelling: 'anisotropic-blobs'
+
 def _data_shape(spec:str, n:int)->tuple[int, int]:
     "(rows, columns) of `--data` without loading it: a .npy file's header, a .csv file's first line and size."
-    known = {'blobs': (n, 2), 'blobs-aniso': (n, 2), 'iris': (150, 4), 'digits': (1797, 64)}
-    if spec in known: return known[spec]
-    if not spec.endswith(('.npy', '.csv')): raise ValueError(f"--data {spec!r}: expected blobs, blobs-aniso, iris, digits, or a path ending in .npy or .csv")
+    if spec in EM_DATA: return EM_DATASETS[spec.replace('-', ' ')].shape(n)
+    if not spec.endswith(('.npy', '.csv')): raise ValueError(f"--data {spec!r}: expected {', '.join(EM_DATA)}, or a path ending in .npy or .csv")
     try:
         if spec.endswith('.npy'): s = np.load(spec, mmap_mode='r').shape; return (s[0] if s else 1), math.prod(s[1:])
         with open(spec) as f: d = f.readline().count(',') + 1
@@ -103,11 +105,8 @@ def _data_shape(spec:str, n:int)->tuple[int, int]:
     except (OSError, ValueError, EOFError) as e: raise ValueError(f"--data {spec!r}: cannot read it: {error_line(e)}") from None
 
 def _load_data(spec:str, n:int, k:int, seed:int):
-    "Data for `--data`: blobs, blobs-aniso, iris, digits, or a .npy/.csv file of shape (N, D)."
-    from mlenb import data
-    if spec in ('blobs', 'blobs-aniso'): return data.blobs(n, k, d=2, seed=seed, anisotropic=spec == 'blobs-aniso').X
-    if spec == 'iris': return data.iris()[0]
-    if spec == 'digits': return data.digits()[0]
+    "Data for `--data`: one of `EM_DATA`, or a .npy/.csv file of shape (N, D)."
+    if spec in EM_DATA: return EM_DATASETS[spec.replace('-', ' ')].load(n, k, seed)[0]
     _data_shape(spec, n)
     try: return torch.as_tensor(np.load(spec) if spec.endswith('.npy') else np.loadtxt(spec, delimiter=',', ndmin=2))
     except (OSError, ValueError, TypeError, EOFError) as e: raise ValueError(f"--data {spec!r}: cannot read it: {error_line(e)}") from None
@@ -122,7 +121,8 @@ def _em_memory(args)->dict:
     data = n * (d * 24 + 8) + min((1 + d + n_second_moments(d, args.covariance_type)) * n, 2 ** 26) * s   # the data, copies, cached features
     work = r * k * (min(n, 2 ** 16) * 4 + n * shown + 8 * (d * d + d + 1)) * s   # a chunk's logits, responsibilities, parameters
     trace = max(args.max_iter, 0) * (k * (d * d + d + 1) * s + n * k * s * shown + 2048)
-    return {('--n %d' % args.n if args.data.startswith('blobs') else f'--data {args.data!r}'): data,
+    # drawn data: --n sets its size
+    return {('--n %d' % args.n if args.data in EM_DATA and n == args.n else f'--data {args.data!r}'): data,
             f"--k {args.k}" + (f" --n-init {args.n_init}" if r > 1 else ''): work, f"--max-iter {args.max_iter}": trace}
 
 # %% ../nbs/08_cli.ipynb #23
@@ -146,7 +146,7 @@ def run_em(args, stop=lambda: False)->dict:
 def _em_parser(sub):
     from mlenb.em import COVARIANCE_TYPES, INIT_PARAMS   # the registries: a new covariance type or init is a choice here at once
     p = sub.add_parser('em', help='fit a Gaussian mixture by EM', description='Fit a Gaussian mixture by EM and report the log-likelihood.')
-    p.add_argument('--data', default='blobs', help='blobs, blobs-aniso, iris, digits, or a .npy/.csv file (default: blobs)')
+    p.add_argument('--data', default='blobs', help=f"{', '.join(EM_DATA)}, or a .npy/.csv file (default: blobs)")
     p.add_argument('--k', type=int, default=4, help='number of components (default: 4)')
     p.add_argument('--n', type=int, default=2000, help='points to draw for blobs (default: 2000)')
     p.add_argument('--covariance-type', default='full', choices=list(COVARIANCE_TYPES))

@@ -13,9 +13,9 @@ from plotly.subplots import make_subplots
 from .core import Snapshot, Trace
 
 # %% auto #0
-__all__ = ['PALETTE', 'FATE_COLORS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project', 'em_figure',
-           'em_curve', 'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines', 'update_warp',
-           'tree_layout', 'show_token', 'update_next_token', 'decoding_figure']
+__all__ = ['PALETTE', 'FATE_COLORS', 'TREE_STEPS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project',
+           'em_figure', 'em_curve', 'update_em_figure', 'flow_figure', 'update_flow_figure', 'grid_lines',
+           'update_warp', 'tree_layout', 'show_token', 'update_next_token', 'decoding_figure']
 
 # %% ../nbs/06_viz.ipynb #6
 PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -252,8 +252,15 @@ def _next_token_bars(view:dict)->tuple[dict, dict]:
     tokens = [show_token(t) for t in view['tokens']]
     cut = [(t, p, r or 'impossible') for t, p, k, r in zip(tokens, view['probs'], kept, view['removed_by']) if not k]
     return (dict(x=[t for t, k in zip(tokens, kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
-            dict(x=[c[0] for c in cut], y=[c[1] for c in cut], hovertext=[c[2] for c in cut],   # labelled where the bar shows
-                 text=[c[2] if c[1] >= .01 * max(view['probs']) else '' for c in cut]))
+            dict(x=[c[0] for c in cut], y=[c[1] for c in cut], hovertext=[c[2] for c in cut], text=_filter_labels(cut, max(view['probs']))))
+
+def _filter_labels(cut:list, top:float)->list[str]:
+    "Each filter's name once, on its tallest cut bar that shows: names on every bar overlap."
+    tallest = {}
+    for i, (_, p, r) in enumerate(cut):
+        if p >= .01 * top and (r not in tallest or p > cut[tallest[r]][1]): tallest[r] = i
+    names = {i: r for r, i in tallest.items()}
+    return [names.get(i, '') for i in range(len(cut))]
 
 def update_next_token(
     fig,        # from `decoding_figure`
@@ -268,6 +275,12 @@ def update_next_token(
     return fig
 
 # %% ../nbs/06_viz.ipynb #29
+TREE_STEPS = 20   # steps of the beam tree drawn
+
+def _tail(text:str, n:int=14)->str:
+    "The last `n` characters of a label, '…' marking the cut: labels beside the tree's last column stay short."
+    return text if len(text) <= n else '…' + text[-(n - 1):]
+
 def decoding_figure(
     analysis:dict,       # `mlenb.decoding.analyze_prompt`'s result
     height:int=500,      # pixels
@@ -282,6 +295,10 @@ def decoding_figure(
     beam = next((r for r in analysis['rules'] if r['decoded']['info'].get('tree')), None)
     if beam is not None:
         tree = beam['decoded']['info']['tree']
+        last = max((n['step'] for n in tree), default=0)
+        shown = min(last, TREE_STEPS)                     # a character model's 100 steps are a web: the first ones read
+        tree = [n for n in tree if n['step'] <= shown]
+        if shown < last: fig.layout.annotations[1].text = f'beam search tree: first {shown} of {last} steps'
         pos = tree_layout(tree)
         ex, ey = [], []
         for n in tree:
@@ -289,9 +306,8 @@ def decoding_figure(
         fig.add_scatter(x=ex, y=ey, mode='lines', line=dict(color='rgb(210,210,210)', width=1), hoverinfo='skip', showlegend=False, row=1, col=2)
         for fate, color in FATE_COLORS.items():
             ns = [n for n in tree if n.get('status') == fate and n['parent'] is not None]
-            last = max((n['step'] for n in tree), default=0)   # labels only where they cannot smear: finished and final beams
             fig.add_scatter(x=[pos[n['id']][0] for n in ns], y=[pos[n['id']][1] for n in ns], mode='markers+text', name=fate,
-                            text=[n['text'] if fate == 'finished' or n['step'] == last else '' for n in ns], textposition='middle right', textfont=dict(size=9),
+                            text=[_tail(n['text']) if fate == 'finished' or n['step'] == shown else '' for n in ns], textposition='middle right', textfont=dict(size=9),
                             hovertext=[f"{n['text']}: log p {n['logprob']:.2f}" for n in ns], hoverinfo='text',
                             marker=dict(color=color, size=7), row=1, col=2)
     s = analysis['samples']

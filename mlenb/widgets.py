@@ -10,14 +10,14 @@ import numpy as np
 import torch
 import ipywidgets as W
 import plotly.graph_objects as go
+from fastcore.basics import patch
 from .core import Snapshot, as_tensor, check_choice, resolve_device
 from . import viz
 from .em import COVARIANCES, COVARIANCE_TYPES, GaussianMixture
 
 # %% auto #0
-__all__ = ['PLOTLY_MIME', 'EM_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DEFAULT_RULES', 'MODEL_SETTINGS',
-           'FigureView', 'em_dataset', 'broad_start', 'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines',
-           'DecodingPanel']
+__all__ = ['PLOTLY_MIME', 'PANEL_DATASETS', 'FLOW_ARCHITECTURES', 'FLOW_PANEL_OPTIONS', 'DEFAULT_RULES', 'MODEL_SETTINGS',
+           'FigureView', 'broad_start', 'EMPanel', 'FlowPanel', 'layer_ends', 'warp_lines', 'DecodingPanel']
 
 # %% ../nbs/07_widgets.ipynb #5
 def _device_options()->list[str]:
@@ -89,20 +89,8 @@ class FigureView:
         self.widget.outputs = ({'output_type': 'display_data', 'data': bundle, 'metadata': {}},)
 
 # %% ../nbs/07_widgets.ipynb #9
-EM_DATASETS = ('blobs', 'anisotropic blobs', 'iris')
-
-def em_dataset(
-    name:str,            # one of `EM_DATASETS`
-    n:int=600,           # points to draw (blobs)
-    k:int=3,             # true components (blobs)
-    seed:int=0,          # seed for the draw
-):
-    "Data for the EM panel: `(X, truth)`, truth being `(means, covariances)` or None."
-    from mlenb import data
-    if name == 'iris': return data.iris()[0], None
-    if name not in EM_DATASETS: raise ValueError(f"data={name!r}: expected one of {', '.join(map(repr, EM_DATASETS))}")
-    b = data.blobs(n, k, d=2, seed=seed, anisotropic=name == 'anisotropic blobs')
-    return b.X, (b.means, b.covariances)
+from .data import EM_DATASETS, em_dataset   # the named data sets, shared with `mlenb em --data`
+PANEL_DATASETS = tuple(n for n, d in EM_DATASETS.items() if d.shape(600)[1] <= 4)   # drawn in the plane: digits' 64 pixels are for the command
 
 # %% ../nbs/07_widgets.ipynb #0db9935a
 def broad_start(
@@ -141,7 +129,7 @@ class EMPanel(_Guarded):
     ):
         self.user_data = None if X is None else (X, truth)
         self.n_samples, self.dtype, self.engine, self.last_error, self._busy = n_samples, dtype, None, None, False
-        options = (['your data'] if X is not None else []) + list(EM_DATASETS)
+        options = (['your data'] if X is not None else []) + list(PANEL_DATASETS)
         data = data or ('your data' if X is not None else 'anisotropic blobs')
         style = dict(description_width='initial')
         self.data = W.Dropdown(options=options, value=data, description='data', style=style, layout=W.Layout(width='210px'))
@@ -197,7 +185,8 @@ def _em_sync(self:EMPanel): self._follow(len(self.engine.trace))
 EMPanel.reset, EMPanel._sync = _em_reset, _em_sync
 
 # %% ../nbs/07_widgets.ipynb #13
-def _em_show(self:EMPanel, i:int):
+@patch
+def show(self:EMPanel, i:int):
     "Draw snapshot `i` of the engine's trace."
     if self._busy or self.engine is None: return
     tr = self.engine.trace
@@ -220,18 +209,22 @@ def _em_action(self:EMPanel, f):
     if self.engine is None: self.reset()
     f(self.engine); self._message(); self._sync()
 
-EMPanel.show = _em_show
-EMPanel.e_step = lambda self: _em_action(self, lambda e: e.e_step())
-EMPanel.m_step = lambda self: _em_action(self, lambda e: e.m_step())
+@patch
+def e_step(self:EMPanel): "One E-step."; _em_action(self, lambda e: e.e_step())
+@patch
+def m_step(self:EMPanel): "One M-step."; _em_action(self, lambda e: e.m_step())
+
 def _em_full_step(e:GaussianMixture):
     "M then E, both on the curve; after a lone M-step, the E-step that completes it."
     if e.trace.last['phase'] != 'M': e.m_step()
     e.e_step()
 
-EMPanel.step = lambda self: _em_action(self, _em_full_step)
+@patch
+def step(self:EMPanel): "One EM iteration, drawn."; _em_action(self, _em_full_step)
 
 # %% ../nbs/07_widgets.ipynb #14
-def _em_on_play(self:EMPanel, change):
+@patch
+def _on_play(self:EMPanel, change):
     "One step per tick of the Play widget, stopping once the log-likelihood settles."
     if change['new'] == 0: return
     self.step()
@@ -240,8 +233,6 @@ def _em_on_play(self:EMPanel, change):
     if len(ll) > 1 and abs(float(ll[-1] - ll[-2])) < self.engine.tol:
         self.play.playing = False
         self._message(f'converged: the log-likelihood changed by less than tol={self.engine.tol}', 'ok')
-
-EMPanel._on_play = _em_on_play
 
 # %% ../nbs/07_widgets.ipynb #19
 from .data import toy, TOY_NAMES
@@ -407,7 +398,8 @@ def _flow_on_play(self:FlowPanel, change):
 FlowPanel.show, FlowPanel.show_warp, FlowPanel.train, FlowPanel._on_play = _flow_show, _flow_show_warp, _flow_train, _flow_on_play
 
 # %% ../nbs/07_widgets.ipynb #22
-def _flow_on_train(self:FlowPanel, _=None):
+@patch
+def _on_train(self:FlowPanel, _=None):
     "The Train button: train in chunks in the kernel's event loop (or, without one, at once); while training it is Stop."
     if self.training:
         self._stop = True
@@ -423,7 +415,8 @@ def _flow_on_train(self:FlowPanel, _=None):
     self._task = loop.create_task(self._train_in_chunks(self.steps.value))
     self._task.add_done_callback(restore)                 # also when a reset cancels the task
 
-async def _flow_train_in_chunks(self:FlowPanel,
+@patch
+async def _train_in_chunks(self:FlowPanel,
     n:int,                # optimiser steps in all
     seconds:float=0.5,    # aimed training time of a chunk
     redraw:float=2.,      # seconds between figures sent to the page (a page slowed 4x takes about 2 s to draw one)
@@ -445,8 +438,10 @@ async def _flow_train_in_chunks(self:FlowPanel,
         if done < n: self._message(f'stopped after {done} of {n} steps', 'ok')
         else: self._message()
 
-FlowPanel._on_train, FlowPanel._train_in_chunks = _flow_on_train, _flow_train_in_chunks
-FlowPanel.training = property(lambda self: self._task is not None and not self._task.done(), doc="Whether a Train click is still running.")
+@patch(as_prop=True)
+def training(self:FlowPanel)->bool:
+    "Whether a Train click is still running."
+    return self._task is not None and not self._task.done()
 
 # %% ../nbs/07_widgets.ipynb #28
 from .lm import MarkovLM, ToyTranslation, DECODING_MODELS, decoding_model   # the models live with the engines: `mlenb decode` needs no widgets
@@ -455,7 +450,7 @@ import warnings
 
 DEFAULT_RULES = ('greedy', 'beam', 'mode', 'nucleus', 'mbr')   # rules compared on the known-P toys
 MODEL_SETTINGS = {                   # per model: the rules and knobs a new choice starts from, what to try first, output length
-    'pydoc text': dict(rules=('greedy', 'beam', 'sample', 'nucleus', 'mbr'), num_beams=5, top_p=.9, temperature=1., num_samples=32, max_new_tokens=130,   # prompt + output within the ~160 characters it was trained on
+    'pydoc text': dict(rules=('greedy', 'beam', 'sample', 'nucleus', 'mbr'), num_beams=5, top_p=.9, temperature=1., num_samples=32,
                        hint="press Run: greedy and beam search write the model's most probable phrases, plain sampling invents words, and MBR "
                             "has the highest expected chrF against the model's own samples. Then lower top_p and press Step to watch the tail being cut."),
 }
@@ -513,28 +508,32 @@ class DecodingPanel(_Guarded):
         display(self.widget)
 
 # %% ../nbs/07_widgets.ipynb #30
-def _dec_load(self:DecodingPanel):
+@patch
+def _load(self:DecodingPanel):
     "Build the chosen model and list its inputs."
     self.analysis = None
     self.lm, self.inputs = decoding_model(self.model.value, self.seed.value, self.device.value)
-    settings = MODEL_SETTINGS.get(self.model.value, {})
-    self.hint, self.max_new_tokens = settings.get('hint', type(self).hint), settings.get('max_new_tokens', 50)
+    self.hint = MODEL_SETTINGS.get(self.model.value, {}).get('hint', type(self).hint)
+    self.max_new_tokens = self.lm.max_new_tokens                  # the model's own output length
     self.source.options = list(self.inputs)
     self.source.value = self.source.options[0]
     self.prefix = []
     self._message()                                                 # the new model's hint
 
-def _dec_settings(self:DecodingPanel):
+@patch
+def _settings(self:DecodingPanel):
     "A newly chosen model's rules and knobs, where `MODEL_SETTINGS` has them (the others keep the panel's)."
     self.analysis = None                                            # no redraw of the old model's view meanwhile
     for k, v in MODEL_SETTINGS.get(self.model.value, {}).items():
         if hasattr(self, k) and isinstance(getattr(self, k), W.ValueWidget): getattr(self, k).value = tuple(v) if k == 'rules' else v
 
-def _dec_knobs(self:DecodingPanel)->dict:
+@patch
+def _knobs(self:DecodingPanel)->dict:
     "The sampling filters as Hugging Face's knobs."
     return dict(temperature=self.temperature.value, top_k=self.top_k.value, top_p=self.top_p.value, min_p=self.min_p.value)
 
-def _dec_specs(self:DecodingPanel)->list:
+@patch
+def _specs(self:DecodingPanel)->list:
     "The chosen presets with the panel's knobs applied."
     if not self.rules.value: raise ValueError("rules: choose at least one rule")
     specs = []
@@ -548,8 +547,6 @@ def _dec_specs(self:DecodingPanel)->list:
         if name == 'temperature': spec['temperature'] = self.temperature.value    # plain 'sample' stays ancestral
         specs.append(spec)
     return specs
-
-DecodingPanel._load, DecodingPanel._settings, DecodingPanel._knobs, DecodingPanel._specs = _dec_load, _dec_settings, _dec_knobs, _dec_specs
 
 # %% ../nbs/07_widgets.ipynb #31
 def _fmt(v, d=3): return '–' if v is None or (isinstance(v, float) and not math.isfinite(v)) else (f'{v:.{d}f}' if isinstance(v, float) else str(v))

@@ -18,6 +18,21 @@ def test_em_json_on_blobs():
     assert r.stderr == ''           # --quiet: no progress bar
 
 
+@pytest.mark.parametrize('name', ['anisotropic-blobs', 'iris'])
+def test_em_runs_every_named_data_set_the_panel_offers(name):
+    from mlenb.widgets import PANEL_DATASETS
+    assert name.replace('-', ' ') in PANEL_DATASETS   # one registry, two spellings: the panel's and the command line's
+    r = run('em', '--data', name, '--k', '3', '--json', '--quiet', '--max-iter', '20')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out['data'] == name and out['n_features'] == (2 if 'blobs' in name else 4) and np.isfinite(out['loglik'])
+
+
+def test_em_names_the_data_sets_it_knows():
+    r = run('em', '--data', 'blobs-aniso')
+    assert r.returncode == 2 and 'anisotropic-blobs' in r.stderr and 'digits' in r.stderr and 'Traceback' not in r.stderr
+
+
 def test_em_shows_progress_unless_quiet():
     r = run('em', '--data', 'blobs', '--k', '3', '--json', '--init', 'random', '--tol', '1e-9', '--max-iter', '30')
     assert r.returncode == 0 and 'it' in r.stderr  # tqdm writes its bar on stderr
