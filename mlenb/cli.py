@@ -253,6 +253,7 @@ def run_flow(args, stop=lambda: False)->dict:
 # %% ../nbs/08_cli.ipynb #31
 def _flow_parser(sub):
     from mlenb.data import TOY_NAMES
+    from mlenb.flows import OBJECTIVES
     p = sub.add_parser('flow', help='train a normalizing flow on a toy density or the digits',
                        description='Train a flow on a 2-D toy density (report the test NLL, the true entropy and their gap, the KL) '
                                    "or on scikit-learn's 8x8 digits, dequantised (report held-out bits per dimension).")
@@ -260,7 +261,8 @@ def _flow_parser(sub):
     p.add_argument('--flow', default='nsf', choices=['nsf', 'realnvp', 'maf'])
     p.add_argument('--layers', type=int, default=None, help="flow layers (default: the preset's, or 4 for the digits)")
     p.add_argument('--hidden', type=int, default=None, help="conditioner hidden width (default: the preset's)")
-    p.add_argument('--objective', default='nll', choices=['nll', 'nll_path', 'rkl', 'rkl_path', 'ssm', 'dsm'])
+    fits = {k: o for k, o in OBJECTIVES.items() if not o.continuous}   # flow matching trains a ContinuousFlow: left to the notebook
+    p.add_argument('--objective', default='nll', choices=list(fits), help='; '.join(f"{k}: {o.label}" for k, o in fits.items()))
     p.add_argument('--steps', type=int, default=None, help=f'training steps (default: {_TOY_STEPS:,}, or 2,000 for the digits)')
     p.add_argument('--lr', type=float, default=None, help="peak learning rate (default: Trainer's, or 1e-3 for the digits)")
     p.add_argument('--batch-size', type=int, default=None, help="points per step (default: Trainer's, or 256 for the digits)")
@@ -276,12 +278,29 @@ def _show_flow(r)->str:
 # %% ../nbs/08_cli.ipynb #33
 from .lm import DECODING_MODELS   # engines only: the panels (ipywidgets, plotly) stay unimported
 DECODE_MODELS = tuple(m.replace(' ', '-') for m in DECODING_MODELS)
-_DECODE_KNOBS = {   # knob -> (command-line flag, the rule kinds it refines)
-    'num_beams': ('--num-beams', ('beam',)), 'num_samples': ('--num-samples', ('mbr',)),
-    **{k: ('--' + k.replace('_', '-'), ('sample',)) for k in ('top_p', 'top_k', 'temperature', 'min_p', 'typical_p', 'epsilon_cutoff', 'eta_cutoff')},
-    **{k: ('--' + k.replace('_', '-'), ('greedy', 'beam', 'sample')) for k in ('repetition_penalty', 'no_repeat_ngram_size', 'min_new_tokens')},
-    'bad_words_ids': ('--bad-words', ('greedy', 'beam', 'sample')),
+_KNOB_HELP = {   # what a knob does, where its Hugging Face name does not say it
+    'num_beams': 'beams kept', 'num_samples': 'samples drawn (candidates and pseudo-references)',
+    'repetition_penalty': 'penalty of the tokens read so far', 'no_repeat_ngram_size': 'no n-gram of this size twice',
+    'min_new_tokens': 'no EOS before this many tokens', 'bad_words_ids': "comma-separated words never generated, e.g. 'dog,big dog'",
 }
+_RUN_WIDE = ('utility', 'device')   # knobs `mlenb decode` sets for the whole run (--utility, --device), not per rule
+
+def _decode_knobs()->dict:
+    "Each knob a flag may set, with the rule kinds it refines: read from `RULE_KINDS`."
+    from mlenb.decoding import RULE_KINDS
+    out = {}
+    for kind, r in RULE_KINDS.items():
+        for k in r.knobs:
+            if k not in _RUN_WIDE: out.setdefault(k, []).append(kind)
+    return out
+
+def _flag(knob:str)->str: return '--bad-words' if knob == 'bad_words_ids' else '--' + knob.replace('_', '-')
+
+def _knob_type(knob:str)->type:
+    "The type a knob's flag parses: that of its neutral value (an integer count, else a float); words for bad_words_ids."
+    from mlenb.decoding import PROCESSORS, HISTORY_PROCESSORS
+    neutral = {n: v for n, _, v in PROCESSORS + HISTORY_PROCESSORS}
+    return str if knob == 'bad_words_ids' else type(neutral.get(knob, 0))
 
 def _decode_memory(args)->dict:
     "Bytes an `mlenb decode` run may need: rows per rule and input, one input's exact support and utilities, MBR's utility matrix."
@@ -303,11 +322,11 @@ def decode_specs(args, lm)->list[dict]:
     if not rules: raise ValueError(f"--rules {args.rules!r}: expected a comma-separated list of {', '.join(RULE_PRESETS)}")
     for r in rules:
         if r not in RULE_PRESETS: raise ValueError(f"--rules: unknown rule {r!r}; expected a comma-separated list of {', '.join(RULE_PRESETS)}")
-    given = {k: getattr(args, k) for k in _DECODE_KNOBS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in _decode_knobs() if getattr(args, k) is not None}
     if 'bad_words_ids' in given: given['bad_words_ids'] = _bad_words(given['bad_words_ids'], lm)
     specs = [dict(zip(('name', 'rule', 'knobs'), _rule_spec(r))) for r in rules]
     for k, v in given.items():
-        flag, kinds = _DECODE_KNOBS[k]
+        flag, kinds = _flag(k), _decode_knobs()[k]
         hit = [s for s in specs if s['rule'] in kinds]
         said = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
         if not hit: raise ValueError(f"{flag}: refines {said} rules, and --rules {args.rules} has none")
@@ -370,14 +389,10 @@ def _decode_parser(sub):
     p.add_argument('--utility', default='chrf', choices=list(UTILITIES))
     p.add_argument('--max-new-tokens', type=int, help="most tokens per output, EOS included (default: the model's, 50 for the toys, 130 characters for pydoc-text)")
     k = p.add_argument_group('knobs', "Hugging Face's names; each refines the chosen presets of the kinds it names (default: the preset's)")
-    k.add_argument('--num-beams', type=int, help='beam rules: beams kept')
-    k.add_argument('--num-samples', type=int, help='MBR rules: samples drawn (candidates and pseudo-references)')
-    for name, kind in [('top-p', float), ('top-k', int), ('temperature', float), ('min-p', float), ('typical-p', float), ('epsilon-cutoff', float), ('eta-cutoff', float)]:
-        k.add_argument(f'--{name}', type=kind, help=f'sampling rules: {name.replace("-", "_")}')
-    k.add_argument('--repetition-penalty', type=float, help='greedy, beam and sampling rules: penalty of the tokens read so far')
-    k.add_argument('--no-repeat-ngram-size', type=int, help='greedy, beam and sampling rules: no n-gram of this size twice')
-    k.add_argument('--min-new-tokens', type=int, help='greedy, beam and sampling rules: no EOS before this many tokens')
-    k.add_argument('--bad-words', dest='bad_words_ids', help="greedy, beam and sampling rules: comma-separated words never generated, e.g. 'dog,big dog'")
+    for knob, kinds in sorted(_decode_knobs().items(), key=lambda kv: len(kv[1])):   # one kind's knobs first
+        said = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+        k.add_argument(_flag(knob), dest=knob, type=_knob_type(knob), metavar='WORDS' if knob == 'bad_words_ids' else None,
+                       help=f"{said} rules: {_KNOB_HELP.get(knob, knob)}")
     p.set_defaults(run=run_decode, memory=_decode_memory, show=_show_decode)
     return p
 

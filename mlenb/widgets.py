@@ -267,7 +267,7 @@ class FlowPanel(_Guarded):
         self.architecture = W.Dropdown(options=FLOW_ARCHITECTURES, value=architecture, description='flow', style=style, layout=W.Layout(width='140px'))
         self.layers = W.BoundedIntText(value=layers, min=1, max=16, description='layers', style=style, layout=W.Layout(width='120px'))
         self.hidden = W.BoundedIntText(value=hidden, min=4, max=512, description='hidden', style=style, layout=W.Layout(width='130px'))
-        self.objective = W.Dropdown(options=[(f"{k}: {v.split(',')[0].split(':')[0]}", k) for k, v in OBJECTIVES.items() if k != 'cfm'], value=objective, description='objective', style=style, layout=W.Layout(width='380px'))
+        self.objective = W.Dropdown(options=[(f"{k}: {o.label}", k) for k, o in OBJECTIVES.items() if not o.continuous], value=objective, description='objective', style=style, layout=W.Layout(width='380px'))
         self.lr = W.FloatLogSlider(value=lr, base=10, min=-4, max=-1, step=.25, description='lr', readout_format='.1e', layout=W.Layout(width='260px'))
         self.batch_size = W.Dropdown(options=[64, 128, 256, 512, 1024, 2048], value=batch_size, description='batch', style=style, layout=W.Layout(width='130px'))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description='seed', layout=W.Layout(width='140px'))
@@ -445,7 +445,7 @@ def training(self:FlowPanel)->bool:
 
 # %% ../nbs/07_widgets.ipynb #28
 from .lm import MarkovLM, ToyTranslation, DECODING_MODELS, decoding_model   # the models live with the engines: `mlenb decode` needs no widgets
-from .decoding import analyze_prompt, next_token_view, utility_matrix, RULE_PRESETS, UTILITIES, TruncatedSupportWarning
+from .decoding import analyze_prompt, next_token_view, utility_matrix, RULE_KINDS, RULE_PRESETS, UTILITIES, TruncatedSupportWarning
 import warnings
 
 DEFAULT_RULES = ('greedy', 'beam', 'mode', 'nucleus', 'mbr')   # rules compared on the known-P toys
@@ -534,17 +534,15 @@ def _knobs(self:DecodingPanel)->dict:
 
 @patch
 def _specs(self:DecodingPanel)->list:
-    "The chosen presets with the panel's knobs applied."
+    "The chosen presets, each with the panel's controls of the knobs it names (a control at 0 is off), and the device where its search takes one."
     if not self.rules.value: raise ValueError("rules: choose at least one rule")
+    controls = dict(num_beams=self.num_beams, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p, temperature=self.temperature,
+                    num_samples=self.num_samples, utility=self.utility)
     specs = []
     for name in self.rules.value:
-        spec = dict(RULE_PRESETS[name], name=name)
-        if spec['rule'] == 'beam': spec['num_beams'] = self.num_beams.value
-        if spec['rule'] == 'mbr': spec.update(num_samples=self.num_samples.value, utility=self.utility.value, device=self.device.value)
-        if name == 'nucleus': spec['top_p'] = self.top_p.value
-        if name == 'top_k' and self.top_k.value: spec['top_k'] = self.top_k.value
-        if name == 'min_p' and self.min_p.value: spec['min_p'] = self.min_p.value
-        if name == 'temperature': spec['temperature'] = self.temperature.value    # plain 'sample' stays ancestral
+        spec = dict(RULE_PRESETS[name], name=name)       # plain 'sample' names no knob: it stays ancestral
+        spec.update({k: w.value for k, w in controls.items() if k in spec and w.value})
+        if 'device' in RULE_KINDS[spec['rule']].knobs: spec['device'] = self.device.value
         specs.append(spec)
     return specs
 

@@ -1,6 +1,6 @@
 """Tests of `mlenb.flows`' transforms, `Flow` and objectives: every transform against the autograd Jacobian
 and its own inverse, the spline at its edges, the flow's density against quadrature, the gradient estimators,
-and bad input. The examples live in nbs/03_flows.ipynb; the training runs in tests/test_flows_train.py."""
+and bad input. The examples live in the flows notebooks, nbs/03a_flows_transforms.ipynb to nbs/03e_flows_trainer.ipynb; the training runs in tests/test_flows_train.py."""
 import copy, math
 
 import pytest

@@ -2,7 +2,7 @@
 Every conditional transform against the autograd Jacobian and its own inverse, the context reaching every output it
 should, shapes with broadcast contexts, gradients into the context network and the context, seeded sampling, the
 density against quadrature for two contexts, a maximum-likelihood fit against the exact conditional density, and the
-errors for a missing, unexpected or misshapen context. The examples live in nbs/03_flows.ipynb."""
+errors for a missing, unexpected or misshapen context. The examples live in nbs/03b_flows_layers.ipynb and nbs/03e_flows_trainer.ipynb."""
 import io, math
 
 import pytest

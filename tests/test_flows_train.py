@@ -125,8 +125,19 @@ def test_every_objective_trains(objective):
     start = tr.trace[0]
     s = tr.step(80)
     assert s.objective == objective and math.isfinite(s.loss) and math.isfinite(s.grad_norm)
-    metric = 'rkl' if objective.startswith('rkl') else 'kl'
+    metric = 'rkl' if OBJECTIVES[objective].reverse else 'kl'
     assert s[metric] < start[metric] - 0.05, (start[metric], s[metric])
+
+
+def test_every_registered_objective_has_a_training_run():
+    "A new entry in OBJECTIVES needs its run above: the guard that keeps `test_every_objective_trains` complete."
+    assert set(OBJECTIVE_RUNS) == set(OBJECTIVES)
+
+
+@pytest.mark.parametrize('objective', [k for k, o in OBJECTIVES.items() if not o.continuous])
+def test_the_cli_offers_every_objective_for_a_flow(objective):
+    from mlenb.cli import parser
+    assert parser().parse_args(['flow', '--objective', objective]).objective == objective
 
 
 def test_data_target():

@@ -8,6 +8,7 @@ import heapq, itertools, math, numbers, os, re, time, warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, asdict
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,9 +25,9 @@ from .search import _check_seed
 from .utilities import _bleu_from, _check_texts, _codes_of, _ngram_counts, _word_codes
 
 # %% auto #0
-__all__ = ['RULE_KINDS', 'RULE_PRESETS', 'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity', 'decode',
-           'TruncatedSupportWarning', 'compare_rules', 'analyze_prompt', 'token_perplexity', 'loop_rate',
-           'degeneration_table']
+__all__ = ['RULE_KINDS', 'RULE_PRESETS', 'self_bleu', 'distinct_n', 'repetition_rate', 'zipf_coefficient', 'diversity',
+           'RuleKind', 'decode', 'TruncatedSupportWarning', 'compare_rules', 'analyze_prompt', 'token_perplexity',
+           'loop_rate', 'degeneration_table']
 
 # %% ../../nbs/05e_decoding_rules.ipynb #81
 def self_bleu(
@@ -91,7 +92,29 @@ def diversity(texts:Sequence[str])->dict:
                 distinct_2=distinct_n(texts, 2), repetition=repetition_rate(texts), zipf=zipf_coefficient(texts))
 
 # %% ../../nbs/05e_decoding_rules.ipynb #86
-RULE_KINDS = ('greedy', 'beam', 'mode', 'sample', 'mbr')
+class RuleKind(NamedTuple):
+    "A search that a decision rule runs, and the knobs a front end may set on it."
+    run:Callable       # (lm, prompt, max_new_tokens, seed, **knobs) -> Decoded
+    knobs:tuple = ()   # knobs that the command line's flags and the panel's controls may set
+
+def _run_mode(lm, prompt, max_new_tokens, seed, **knobs)->Decoded:
+    "Exact mode search; its budget warning is shown at every call, not once per place."
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always', SearchBudgetWarning)
+        d = exact_mode_search(lm, prompt, max_new_tokens=max_new_tokens, **knobs)
+    for x in w: warnings.warn_explicit(x.message, x.category, x.filename, x.lineno)
+    return d
+
+RULE_KINDS = {
+    'greedy': RuleKind(lambda lm, prompt, max_new_tokens, seed, **k: greedy(lm, prompt, max_new_tokens, **k), HISTORY_KNOBS),
+    'beam': RuleKind(lambda lm, prompt, max_new_tokens, seed, **k: beam_search(lm, prompt, max_new_tokens=max_new_tokens, **k),
+                     ('num_beams',) + HISTORY_KNOBS),
+    'mode': RuleKind(_run_mode),
+    'sample': RuleKind(lambda lm, prompt, max_new_tokens, seed, **k: sample(lm, prompt, max_new_tokens=max_new_tokens, seed=seed, **k),
+                       SAMPLING_KNOBS + HISTORY_KNOBS),
+    'mbr': RuleKind(lambda lm, prompt, max_new_tokens, seed, **k: mbr_decode(lm, prompt, max_new_tokens=max_new_tokens, seed=seed, **k),
+                    ('num_samples', 'utility', 'device')),
+}
 RULE_PRESETS = {
     'greedy': dict(rule='greedy'), 'beam': dict(rule='beam', num_beams=5), 'mode': dict(rule='mode'),
     'sample': dict(rule='sample'), 'nucleus': dict(rule='sample', top_p=0.9), 'top_k': dict(rule='sample', top_k=10),
@@ -102,15 +125,15 @@ RULE_PRESETS = {
 }
 
 def _rule_spec(spec)->tuple[str, str, dict]:
-    "(name, kind, knobs) of a rule given as a preset or kind name, or a dict."
+    "(name, kind, knobs) of a rule: a preset's or a kind's name, or a dict whose 'rule' is a kind (its defaults) or a preset (its knobs)."
     if isinstance(spec, str):
-        base = RULE_PRESETS.get(spec) or (dict(rule=spec) if spec in RULE_KINDS else None)
-        if base is None: raise ValueError(f"rule={spec!r}: expected one of {', '.join(RULE_PRESETS)} or a dict with 'rule'")
-        spec = dict(base, name=spec)
+        if spec not in RULE_PRESETS and spec not in RULE_KINDS:
+            raise ValueError(f"rule={spec!r}: expected one of {', '.join(RULE_PRESETS)} or a dict with 'rule'")
+        spec = dict(RULE_PRESETS.get(spec, dict(rule=spec)), name=spec)
     if not isinstance(spec, dict) or 'rule' not in spec: raise TypeError(f"rule: expected a name or a dict with 'rule', got {spec!r}")
-    knobs = {k: v for k, v in spec.items() if k not in ('rule', 'name')}
-    kind = spec['rule']
-    if kind in RULE_PRESETS and kind not in RULE_KINDS: base = RULE_PRESETS[kind]; kind, knobs = base['rule'], {**{k: v for k, v in base.items() if k != 'rule'}, **knobs}
+    kind, knobs = spec['rule'], {k: v for k, v in spec.items() if k not in ('rule', 'name')}
+    if kind not in RULE_KINDS and kind in RULE_PRESETS:   # a preset refined: its kind, its knobs under the dict's
+        kind, knobs = RULE_PRESETS[kind]['rule'], {**{k: v for k, v in RULE_PRESETS[kind].items() if k != 'rule'}, **knobs}
     check_choice('rule', kind, RULE_KINDS)
     return spec.get('name', kind), kind, knobs
 
@@ -127,15 +150,7 @@ def decode(
     name, kind, base = _rule_spec(rule)
     seed = _check_seed(seed)                                        # even for rules that draw nothing
     knobs = {**base, **knobs}
-    if kind == 'greedy': d = greedy(lm, prompt, max_new_tokens, **knobs)
-    elif kind == 'beam': d = beam_search(lm, prompt, max_new_tokens=max_new_tokens, **knobs)
-    elif kind == 'mode':
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter('always', SearchBudgetWarning)
-            d = exact_mode_search(lm, prompt, max_new_tokens=max_new_tokens, **knobs)
-        for x in w: warnings.warn_explicit(x.message, x.category, x.filename, x.lineno)
-    elif kind == 'sample': d = sample(lm, prompt, max_new_tokens=max_new_tokens, seed=seed, **knobs)
-    else: d = mbr_decode(lm, prompt, max_new_tokens=max_new_tokens, seed=seed, **knobs)
+    d = RULE_KINDS[kind].run(lm, prompt, max_new_tokens, seed, **knobs)
     d.info.update(rule=name, kind=kind, knobs=knobs)
     return d
 

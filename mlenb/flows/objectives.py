@@ -23,8 +23,8 @@ from .flow import *
 from .flow import _LOG_2PI, _check_rows, _seeded, _shape, _zero_density_if_overflowed
 
 # %% auto #0
-__all__ = ['ESTIMATORS', 'reverse_kl_loss', 'nll_loss', 'GradientStats', 'gradient_variance', 'score', 'ssm_loss', 'dsm_loss',
-           'ContinuousFlow', 'cfm_loss', 'bits_per_dim']
+__all__ = ['ESTIMATORS', 'OBJECTIVES', 'reverse_kl_loss', 'nll_loss', 'GradientStats', 'gradient_variance', 'score', 'ssm_loss',
+           'dsm_loss', 'ContinuousFlow', 'cfm_loss', 'bits_per_dim', 'Objective']
 
 # %% ../../nbs/03d_flows_objectives.ipynb #84
 ESTIMATORS = ('standard', 'path')
@@ -277,3 +277,33 @@ def bits_per_dim(
         for c in X.split(chunk):
             total -= float(flow.log_prob((c + torch.rand(c.shape, generator=g, device=c.device, dtype=c.dtype)) / levels).double().sum())
     return _to_bits(total / (samples * len(X)), flow.dim, levels)
+
+# %% ../../nbs/03d_flows_objectives.ipynb #59cd5b00
+class Objective(NamedTuple):
+    "One way to fit a flow: its loss on a batch, what the batch holds and what the target must give."
+    label:str                  # a few words, for menus
+    description:str            # a sentence, with its source
+    batch:tuple                # what a batch holds, in order: 'data' (target draws), 'noise' (base draws), 'time' (uniform on [0, 1])
+    loss:Callable              # (trainer, *batch) -> the scalar loss; the trainer gives `flow`, `target.log_p` and `sigma`
+    density:bool=False         # calls the target's log-density
+    reverse:bool=False         # pushes base draws towards the target, so it needs no samples (reverse KL)
+    continuous:bool=False      # trains a ContinuousFlow
+    conditional:bool=False     # trains a conditional flow on (x, context) pairs
+    smooth:bool=False          # needs a continuous score: warns on splines and ReLU
+
+OBJECTIVES = {
+    'nll': Objective('maximum likelihood (forward KL)', 'maximum likelihood (forward KL), from target samples', ('data',),
+                     lambda tr, x, context=None: nll_loss(tr.flow, x, context=context), conditional=True),
+    'nll_path': Objective('maximum likelihood, path gradient', 'maximum likelihood, path gradient: needs samples and the density (Vaitl et al. 2024)',
+                          ('data',), lambda tr, x: nll_loss(tr.flow, x, 'path', tr.target.log_p), density=True),
+    'rkl': Objective('reverse KL', 'reverse KL to the target density, standard reparameterised gradient', ('noise',),
+                     lambda tr, z: reverse_kl_loss(tr.flow, tr.target.log_p, z=z), density=True, reverse=True),
+    'rkl_path': Objective('reverse KL, path gradient', 'reverse KL to the target density, path gradient (Vaitl et al. 2024)', ('noise',),
+                          lambda tr, z: reverse_kl_loss(tr.flow, tr.target.log_p, z=z, estimator='path'), density=True, reverse=True),
+    'ssm': Objective('sliced score matching', 'sliced score matching on the flow as an energy model (EBFlow)', ('data', 'noise'),
+                     lambda tr, x, v: ssm_loss(tr.flow, x, v=v), smooth=True),
+    'dsm': Objective('denoising score matching', 'denoising score matching on the flow as an energy model (EBFlow)', ('data', 'noise'),
+                     lambda tr, x, eps: dsm_loss(tr.flow, x, tr.sigma, eps=eps)),
+    'cfm': Objective('flow matching', 'conditional flow matching (Lipman et al. 2023); needs a ContinuousFlow', ('data', 'noise', 'time'),
+                     lambda tr, x1, x0, t: cfm_loss(tr.flow, x1, x0=x0, t=t), continuous=True),
+}

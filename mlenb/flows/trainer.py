@@ -25,19 +25,9 @@ from .objectives import *
 from .objectives import _check_levels, _to_bits
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'TrainingDiverged', 'Trainer']
+__all__ = ['TrainingDiverged', 'Trainer']
 
 # %% ../../nbs/03e_flows_trainer.ipynb #108
-OBJECTIVES = {
-    'nll': 'maximum likelihood (forward KL), from target samples',
-    'nll_path': 'maximum likelihood, path gradient: needs samples and the density (Vaitl et al. 2024)',
-    'rkl': 'reverse KL to the target density, standard reparameterised gradient',
-    'rkl_path': 'reverse KL to the target density, path gradient (Vaitl et al. 2024)',
-    'ssm': 'sliced score matching on the flow as an energy model (EBFlow)',
-    'dsm': 'denoising score matching on the flow as an energy model (EBFlow)',
-    'cfm': 'conditional flow matching (Lipman et al. 2023); needs a ContinuousFlow',
-}
-
 class TrainingDiverged(RuntimeError):
     "Training met a non-finite loss; the trainer restored its last good state."
 
@@ -187,10 +177,11 @@ class Trainer:
         context=None,                  # a conditional flow's contexts, an array (N, C): row i is the context of target's row i
     ):
         self.objective = check_choice('objective', objective, OBJECTIVES)
+        self._obj = OBJECTIVES[objective]
         continuous = isinstance(flow, ContinuousFlow)
         if not isinstance(flow, (Flow, ContinuousFlow)): raise TypeError(f"flow: expected a Flow or a ContinuousFlow, got {type(flow).__name__}")
-        if continuous != (objective == 'cfm'):
-            raise ValueError(f"objective={objective!r}: " + ("flow matching trains a ContinuousFlow" if objective == 'cfm' else
+        if continuous != self._obj.continuous:
+            raise ValueError(f"objective={objective!r}: " + (f"{self._obj.label} trains a ContinuousFlow" if self._obj.continuous else
                              "a ContinuousFlow is trained by objective='cfm' (its likelihood needs an ODE solve)"))
         self.lr, self.batch_size = check_float('lr', lr, low=0, low_open=True), check_int('batch_size', batch_size, low=1)
         self.base_lr, self.schedule = self.lr, check_choice('schedule', schedule, ('constant', 'cosine'))
@@ -217,7 +208,7 @@ class Trainer:
         self._pool, self._pos, self._last_grid, self._bad_batch = None, self.pool, 0, None
         self._eval_g_state = make_generator(_sub_seed(self.seed, 2), self.device).get_state()
         self.cuda_graph = bool(cuda_graph) and self.device.type == 'cuda'   # a no-op off CUDA
-        if self.cuda_graph and objective in ('rkl', 'rkl_path', 'nll_path'):
+        if self.cuda_graph and self._obj.density:
             raise ValueError(f"cuda_graph=True: objective={objective!r} calls the target's log_prob, which may synchronise with the host; use cuda_graph=False")
         self._init_state()
         self._loss_fn = torch.compile(self._loss) if compile else self._loss
@@ -228,8 +219,8 @@ class Trainer:
 # %% ../../nbs/03e_flows_trainer.ipynb #117
 @patch
 def _check_target(self:Trainer):
-    t, o = self.target, self.objective
-    if o in ('rkl', 'rkl_path'):
+    t, o, obj = self.target, self.objective, self._obj
+    if obj.reverse:
         if t.log_p is None: raise ValueError(f"objective={o!r} needs the target's log-density; a data set has none (use 'nll')")
         with torch.no_grad():
             z = self.flow._base_sample(1024, self.seed)
@@ -238,17 +229,17 @@ def _check_target(self:Trainer):
             raise ValueError(f"objective={o!r}: the target's log-density is not finite where the flow puts mass "
                              f"({int((~torch.isfinite(lp)).sum())} of 1024 draws), so the reverse KL is infinite; use 'nll'")
     elif not t.has_samples: raise ValueError(f"objective={o!r} needs samples of the target; a log-density callable gives none (use 'rkl' or 'rkl_path')")
-    if o == 'nll_path':
-        if t.log_p is None: raise ValueError("objective='nll_path' needs the target's log-density as well as its samples; a data set has none (use 'nll')")
+    if obj.density and not obj.reverse:   # samples and the density
+        if t.log_p is None: raise ValueError(f"objective={o!r} needs the target's log-density as well as its samples; a data set has none (use 'nll')")
         g = make_generator(_sub_seed(self.seed, 4), self.device)
         x = t.draw(1024, g)
         with torch.no_grad(): lp = t.log_p(x + 1e-3 * x.std(0) * torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype))
         if not torch.isfinite(lp).all():
-            raise ValueError("objective='nll_path': the target's log-density is not finite right beside its samples (it has edges), "
+            raise ValueError(f"objective={o!r}: the target's log-density is not finite right beside its samples (it has edges), "
                              "and path gradients need a smooth one; use 'nll'")
-    if o == 'ssm' and isinstance(self.flow, Flow):
+    if obj.smooth and isinstance(self.flow, Flow):
         rough = [type(m).__name__ for m in self.flow.modules() if isinstance(m, nn.ReLU) or isinstance(getattr(m, 'map', None), SplineMap)]
-        if rough: warnings.warn(f"objective='ssm' needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
+        if rough: warnings.warn(f"objective={o!r} needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
 
 @patch
@@ -259,7 +250,7 @@ def _check_context(self:Trainer, context, objective:str, levels:int|None):
         raise ValueError(f"context: this flow is conditional on a context of size {C}; give the contexts of the training data, "
                          f"an array (N, {C}) whose row i goes with target's row i")
     if not C and context is not None: raise ValueError("context: this flow is unconditional (built without context=), so it trains without one")
-    if C and objective != 'nll': raise ValueError(f"objective={objective!r}: a conditional flow is trained by maximum likelihood on (x, context) pairs, objective='nll'")
+    if C and not OBJECTIVES[objective].conditional: raise ValueError(f"objective={objective!r}: a conditional flow is trained by maximum likelihood on (x, context) pairs, objective='nll'")
     if C and levels is not None: raise ValueError(f"dequantize={levels}: not available for a conditional flow")
 
 @patch
@@ -284,7 +275,7 @@ def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
 
 @patch
 def _init_state(self:Trainer):
-    if isinstance(self.flow, Flow) and self.target.has_samples and self.objective not in ('rkl', 'rkl_path'):
+    if isinstance(self.flow, Flow) and self.target.has_samples and not self._obj.reverse:
         needs = any(hasattr(t, 'initialize') and not bool(t.initialized) for t in self.flow.transform)
         n, g = max(self.batch_size, 4096), make_generator(_sub_seed(self.seed, 3), self.device)
         if needs: self.flow.initialize(*(self.target.draw_pairs(n, g) if self.context_dim else (self.target.draw(n, g),)))
@@ -340,16 +331,13 @@ def _retype(self:Trainer):
 def _draw_pool(self:Trainer):
     self._pool_g_state = self._g.get_state()   # for a checkpoint: the pool can be drawn again
     n, B, D, g = self.pool, self.batch_size, self.flow.dim, self._g
-    noise = lambda: torch.randn(n, B, D, generator=g, device=self.device, dtype=self.flow.dtype)
-    data = lambda: self.target.draw(n * B, g).view(n, B, D)
-    o = self.objective
+    draw = dict(noise=lambda: torch.randn(n, B, D, generator=g, device=self.device, dtype=self.flow.dtype),
+                data=lambda: self.target.draw(n * B, g).view(n, B, D),
+                time=lambda: torch.rand(n, B, generator=g, device=self.device, dtype=self.flow.dtype))
     if self.context_dim:   # (x, context) pairs, the same rows
         x, c = self.target.draw_pairs(n * B, g)
         self._pool = (x.view(n, B, D), c.view(n, B, self.context_dim))
-    elif o in ('nll', 'nll_path'): self._pool = (data(),)
-    elif o in ('rkl', 'rkl_path'): self._pool = (noise(),)
-    elif o in ('ssm', 'dsm'): self._pool = (data(), noise())
-    else: self._pool = (data(), noise(), torch.rand(n, B, generator=g, device=self.device, dtype=self.flow.dtype))
+    else: self._pool = tuple(draw[b]() for b in self._obj.batch)   # in order: the generator's stream stays as it was
     self._pos = 0
 
 @patch
@@ -361,13 +349,7 @@ def _next_batch(self:Trainer)->tuple:
 @patch
 def _loss(self:Trainer, *batch)->Tensor:
     "The objective on one batch."
-    o, f = self.objective, self.flow
-    if self.context_dim: return nll_loss(f, batch[0], context=batch[1])
-    if o in ('nll', 'nll_path'): return nll_loss(f, batch[0], 'standard' if o == 'nll' else 'path', self.target.log_p)
-    if o in ('rkl', 'rkl_path'): return reverse_kl_loss(f, self.target.log_p, z=batch[0], estimator='standard' if o == 'rkl' else 'path')
-    if o == 'ssm': return ssm_loss(f, batch[0], v=batch[1])
-    if o == 'dsm': return dsm_loss(f, batch[0], self.sigma, eps=batch[1])
-    return cfm_loss(f, batch[0], x0=batch[1], t=batch[2])
+    return self._obj.loss(self, *batch)   # a conditional flow's batch is (x, context)
 
 # %% ../../nbs/03e_flows_trainer.ipynb #123
 @patch
@@ -440,7 +422,7 @@ def _bad_layer(self:Trainer)->str:
     for i, t in enumerate(self.flow.transform):
         if any(not torch.isfinite(p).all() for p in t.parameters()): return f"layer {i} ({type(t).__name__}) has non-finite parameters"
     x, c = ((self._bad_batch or (None,)) + (None,))[:2]    # the batch, and its contexts for a conditional flow
-    rkl = self.objective in ('rkl', 'rkl_path')
+    rkl = self._obj.reverse
     if x is not None:   # follow the bad batch: data towards the base, or base draws (reverse KL) towards the data
         layers = list(enumerate(self.flow.transform))
         with torch.no_grad():
@@ -508,7 +490,7 @@ def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
 # %% ../../nbs/03e_flows_trainer.ipynb #130
 def _watched(snap:Snapshot)->tuple[str, float]:
     "What the divergence check watches: the reverse KL's estimate for a reverse-KL objective (its validation NLL may rightly be large), else the validation NLL."
-    if snap.objective in ('rkl', 'rkl_path') or math.isnan(snap.val_nll): return 'reverse KL estimate', snap.rkl
+    if OBJECTIVES[snap.objective].reverse or math.isnan(snap.val_nll): return 'reverse KL estimate', snap.rkl
     return 'validation NLL', snap.val_nll
 
 @patch
