@@ -56,6 +56,7 @@ def voila_command(notebook, port:int=8866)->list[str]:
             '--MappingKernelManager.cull_connected=False',
             '--VoilaConfiguration.extension_denylist=' + json.dumps(NOT_IN_APP)]
 
+# %% ../nbs/09_app.ipynb #eb673ab0
 def serve(port:int=8866)->int: # TCP port on 127.0.0.1
     "Serve the app with Voila on 127.0.0.1 until Ctrl-C; returns Voila's exit status."
     with tempfile.TemporaryDirectory(prefix='mlenb-app-') as d:

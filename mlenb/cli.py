@@ -17,6 +17,7 @@ class UsageError(Exception):
     "A bad command line: argparse's message and the (sub)command it concerns."
     def __init__(self, prog:str, message:str): super().__init__(message); self.prog = prog
 
+# %% ../nbs/08_cli.ipynb #7cf2169e
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` that raises `UsageError` instead of printing its usage and exiting."
     def error(self, message): raise UsageError(self.prog, message)
@@ -29,6 +30,7 @@ def exit_status(e:BaseException)->int|None:
     if isinstance(e, (ValueError, TypeError, OSError, OverflowError, EOFError)): return 2
     return None
 
+# %% ../nbs/08_cli.ipynb #b6aeadd0
 def error_line(e:BaseException)->str:
     "The error's message as one line (a file error names the file; an empty MemoryError says what it is)."
     if isinstance(e, OSError) and e.strerror: msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
@@ -43,6 +45,7 @@ def _finite(v):
     if isinstance(v, (list, tuple)): return [_finite(o) for o in v]
     return v
 
+# %% ../nbs/08_cli.ipynb #9e8f0722
 def to_json(v)->str:
     "`v` as strict JSON (RFC 8259): NaN and infinities become null."
     return json.dumps(_finite(v), allow_nan=False)
@@ -66,6 +69,7 @@ def _size(b:float)->str:
         b /= 1000
     return f"{b:.3g} TB"
 
+# %% ../nbs/08_cli.ipynb #bd1a9357
 def check_memory(need:dict, device='cpu')->int:
     "Refuse (ValueError) a run whose bytes, `{argument: bytes}`, exceed the free memory; return the total."
     from mlenb.core import resolve_device
@@ -91,7 +95,7 @@ class Interrupt:
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
 # %% ../nbs/08_cli.ipynb #20
-from .data import EM_DATASETS
+from .examples import EM_DATASETS
 EM_DATA = tuple(n.replace(' ', '-') for n in EM_DATASETS)   # the command line's spelling: 'anisotropic-blobs'
 
 def _data_shape(spec:str, n:int)->tuple[int, int]:
@@ -104,6 +108,7 @@ def _data_shape(spec:str, n:int)->tuple[int, int]:
         return max(1, os.path.getsize(spec) // (2 * d)), d     # at least two characters a number
     except (OSError, ValueError, EOFError) as e: raise ValueError(f"--data {spec!r}: cannot read it: {error_line(e)}") from None
 
+# %% ../nbs/08_cli.ipynb #1708f443
 def _load_data(spec:str, n:int, k:int, seed:int):
     "Data for `--data`: one of `EM_DATA`, or a .npy/.csv file of shape (N, D)."
     if spec in EM_DATA: return EM_DATASETS[spec.replace('-', ' ')].load(n, k, seed)[0]
@@ -168,11 +173,12 @@ _DIGITS_RECIPE = dict(layers=4, hidden=64, batch_size=256, lr=1e-3, schedule='co
 def _library_defaults(flow:str)->dict:
     "What the library does when nobody chooses: the preset's `layers` and `hidden`, and `Trainer`'s `lr`, `batch_size`, `schedule`."
     import inspect
-    from mlenb.flows import Flow, Trainer
-    preset, trainer = inspect.signature(getattr(Flow, flow)).parameters, inspect.signature(Trainer).parameters
+    from mlenb.flows import FLOW_PRESETS, Trainer
+    preset, trainer = inspect.signature(FLOW_PRESETS[flow]).parameters, inspect.signature(Trainer).parameters
     return {**{k: preset[k].default for k in ('layers', 'hidden')}, **{k: trainer[k].default for k in ('lr', 'batch_size', 'schedule')},
             'steps': _TOY_STEPS}
 
+# %% ../nbs/08_cli.ipynb #28429801
 def _flow_defaults(args):
     "Fill the flow arguments left at None: with the library's defaults for a toy (the CLI restates none), the digits' recipe for the digits."
     recipe = {**_library_defaults(args.flow), **(_DIGITS_RECIPE if args.target == 'digits' else {})}
@@ -180,6 +186,7 @@ def _flow_defaults(args):
         if getattr(args, k) is None: setattr(args, k, v)
     return args
 
+# %% ../nbs/08_cli.ipynb #50a3e0d1
 def _eval_every(steps:int)->int:
     "Steps per snapshot: about 20 snapshots, at most 100 steps apart (a Ctrl-C waits for the current ones)."
     return max(1, min(100, steps // 20))
@@ -188,13 +195,13 @@ def _eval_every(steps:int)->int:
 def _flow_and_target(args)->tuple:
     "What `mlenb flow` trains: the flow, its training target, the held-out digits (None for a toy), and extra Trainer arguments."
     from mlenb.data import toy, digits
-    from mlenb.flows import Flow, Logit, checkerboard
-    make = getattr(Flow, args.flow)
+    from mlenb.flows import Flow, FLOW_PRESETS, Logit, checkerboard, preset_options
+    make = FLOW_PRESETS[args.flow]
     if args.target != 'digits': return make(2, layers=args.layers, hidden=args.hidden, seed=args.seed), toy(args.target), None, {}
     if args.objective != 'nll': raise ValueError(f"--objective {args.objective}: the digits are data without a density; use nll")
     X, _ = digits()
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(args.seed))
-    kw = {'maf': {}, 'realnvp': {'mask': checkerboard(8, 8)}, 'nsf': {'mask': checkerboard(8, 8), 'bins': 8}}[args.flow]
+    kw = preset_options(make, mask=checkerboard(8, 8), bins=8)   # pixels coupled to their neighbours; 8 bins suit 17 grey levels
     flow = Flow([Logit(64), *make(64, layers=args.layers, hidden=args.hidden, seed=args.seed, **kw).transform])
     return flow, X[perm[:1500]], X[perm[1500:]], {'dequantize': 17}
 
@@ -253,12 +260,12 @@ def run_flow(args, stop=lambda: False)->dict:
 # %% ../nbs/08_cli.ipynb #31
 def _flow_parser(sub):
     from mlenb.data import TOY_NAMES
-    from mlenb.flows import OBJECTIVES
+    from mlenb.flows import OBJECTIVES, FLOW_PRESETS, SCHEDULES
     p = sub.add_parser('flow', help='train a normalizing flow on a toy density or the digits',
                        description='Train a flow on a 2-D toy density (report the test NLL, the true entropy and their gap, the KL) '
                                    "or on scikit-learn's 8x8 digits, dequantised (report held-out bits per dimension).")
     p.add_argument('--target', default='moons', choices=[*TOY_NAMES, 'digits'])
-    p.add_argument('--flow', default='nsf', choices=['nsf', 'realnvp', 'maf'])
+    p.add_argument('--flow', default='nsf', choices=list(FLOW_PRESETS))
     p.add_argument('--layers', type=int, default=None, help="flow layers (default: the preset's, or 4 for the digits)")
     p.add_argument('--hidden', type=int, default=None, help="conditioner hidden width (default: the preset's)")
     fits = {k: o for k, o in OBJECTIVES.items() if not o.continuous}   # flow matching trains a ContinuousFlow: left to the notebook
@@ -266,17 +273,18 @@ def _flow_parser(sub):
     p.add_argument('--steps', type=int, default=None, help=f'training steps (default: {_TOY_STEPS:,}, or 2,000 for the digits)')
     p.add_argument('--lr', type=float, default=None, help="peak learning rate (default: Trainer's, or 1e-3 for the digits)")
     p.add_argument('--batch-size', type=int, default=None, help="points per step (default: Trainer's, or 256 for the digits)")
-    p.add_argument('--schedule', default=None, choices=['constant', 'cosine'], help="learning rate schedule (default: Trainer's, cosine: decaying to 0 over --steps)")
+    p.add_argument('--schedule', default=None, choices=list(SCHEDULES), help="learning rate schedule (default: Trainer's, cosine: decaying to 0 over --steps)")
     p.set_defaults(run=run_flow, memory=_flow_memory, show=_show_flow)
     return p
 
+# %% ../nbs/08_cli.ipynb #970843d4
 def _show_flow(r)->str:
     head = f"{r['flow']} on {r['target']}, {r['steps']} steps of {r['objective']}: "
     if r['target'] == 'digits': return head + f"test {r['test_bits_per_dim']:.4f} bits per dimension; {r['steps_per_s']:.0f} steps/s"
     return head + f"test NLL {r['test_nll']:.4f}, entropy {r['entropy']:.4f}, KL {r['kl']:.4f} ± {r['kl_stderr']:.4f} nats; {r['steps_per_s']:.0f} steps/s"
 
 # %% ../nbs/08_cli.ipynb #33
-from .lm import DECODING_MODELS   # engines only: the panels (ipywidgets, plotly) stay unimported
+from .examples import DECODING_MODELS   # engines only: the panels (ipywidgets, plotly) stay unimported
 DECODE_MODELS = tuple(m.replace(' ', '-') for m in DECODING_MODELS)
 _KNOB_HELP = {   # what a knob does, where its Hugging Face name does not say it
     'num_beams': 'beams kept', 'num_samples': 'samples drawn (candidates and pseudo-references)',
@@ -294,16 +302,25 @@ def _decode_knobs()->dict:
             if k not in _RUN_WIDE: out.setdefault(k, []).append(kind)
     return out
 
+# %% ../nbs/08_cli.ipynb #9ebe5e1d
 def _flag(knob:str)->str: return '--bad-words' if knob == 'bad_words_ids' else '--' + knob.replace('_', '-')
 
+# %% ../nbs/08_cli.ipynb #6d25c724
 def _knob_type(knob:str)->type:
     "The type a knob's flag parses: that of its neutral value (an integer count, else a float); words for bad_words_ids."
     from mlenb.decoding import PROCESSORS, HISTORY_PROCESSORS
     neutral = {n: v for n, _, v in PROCESSORS + HISTORY_PROCESSORS}
     return str if knob == 'bad_words_ids' else type(neutral.get(knob, 0))
 
+# %% ../nbs/08_cli.ipynb #7bbac7d9
+def _decode_defaults(args):
+    "`--rules` left out: the rules the model's registry entry names (`mlenb.examples.DECODING_MODELS`)."
+    if args.rules is None: args.rules = ','.join(DECODING_MODELS[args.model.replace('-', ' ')].rules)
+    return args
+
 def _decode_memory(args)->dict:
     "Bytes an `mlenb decode` run may need: rows per rule and input, one input's exact support and utilities, MBR's utility matrix."
+    _decode_defaults(args)
     return {f'--inputs {args.inputs}': max(args.inputs, 0) * (args.rules.count(',') + 2) * 8192 + 3 * 8 * 1000 ** 2,
             f'--num-samples {args.num_samples}': 4 * 8 * max(args.num_samples or 32, 0) ** 2}
 
@@ -315,6 +332,7 @@ def _bad_words(spec:str|None, lm)->list[list[int]]|None:
     if not all(words): raise ValueError(f"--bad-words {spec!r}: expected comma-separated words, none empty, e.g. 'dog,big dog'")
     return [lm.vocab.encode(w, '--bad-words') for w in words]
 
+# %% ../nbs/08_cli.ipynb #5c8dd525
 def decode_specs(args, lm)->list[dict]:
     "The rule specs `mlenb decode` runs: each preset of `--rules` with the knobs given on the command line that refine its kind."
     from mlenb.decoding import RULE_PRESETS, _rule_spec
@@ -338,7 +356,8 @@ def run_decode(args, stop=lambda: False)->dict:
     "Compare decision rules on a known-P model as `mlenb decode` asks: a summary per rule (with what it ran) and every output."
     from mlenb.core import progress, resolve_device
     from mlenb.decoding import compare_rules, _summary
-    from mlenb.lm import decoding_model
+    from mlenb.examples import decoding_model
+    _decode_defaults(args)
     if args.inputs < 1: raise ValueError(f"--inputs {args.inputs}: expected an integer >= 1")
     if args.max_new_tokens is not None and args.max_new_tokens < 1: raise ValueError(f"--max-new-tokens {args.max_new_tokens}: expected an integer >= 1")
     device = resolve_device(args.device)
@@ -366,6 +385,7 @@ def run_decode(args, stop=lambda: False)->dict:
 def _knobs_text(knobs:dict)->str:
     return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in knobs.items())
 
+# %% ../nbs/08_cli.ipynb #3d8063ac
 def _show_decode(r)->str:
     f = lambda v: '-' if v is None else f'{v:.3f}'
     if r['rules'] and 'expected_utility' not in r['rules'][0]:   # P is not known: the model's own view, and how alike the outputs are
@@ -380,11 +400,12 @@ def _show_decode(r)->str:
               f"{f(t['unfinished']):>12}  {t['kind']}({_knobs_text(t['knobs'])})" for t in r['rules']]
     return '\n'.join(lines)
 
+# %% ../nbs/08_cli.ipynb #6316eca9
 def _decode_parser(sub):
     from mlenb.decoding import RULE_PRESETS, UTILITIES
     p = sub.add_parser('decode', help='compare decoding rules on a model', description='Decode inputs of a model with several rules; where its distribution is known, score each output against the truth.')
     p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
-    p.add_argument('--rules', default='greedy,beam,mode,nucleus,mbr', help=f"comma-separated presets: {', '.join(RULE_PRESETS)}")
+    p.add_argument('--rules', default=None, help=f"comma-separated presets: {', '.join(RULE_PRESETS)} (default: the model's, e.g. greedy,beam,mode,nucleus,mbr on the toys)")
     p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
     p.add_argument('--utility', default='chrf', choices=list(UTILITIES))
     p.add_argument('--max-new-tokens', type=int, help="most tokens per output, EOS included (default: the model's, 50 for the toys, 130 characters for pydoc-text)")
@@ -416,6 +437,7 @@ def _run_app(args, stop=None)->int:
     from mlenb.app import serve
     return serve(args.port)
 
+# %% ../nbs/08_cli.ipynb #a7b9aa85
 def _app_parser(sub):
     p = sub.add_parser('app', help='serve the panels in a browser (Voila on 127.0.0.1)', description='Serve the EM, flows and decoding panels as a Voila app on 127.0.0.1; Ctrl-C stops it.')
     p.add_argument('--port', type=int_in(1, 65535, 'a TCP port'), default=8866, help='TCP port on 127.0.0.1 (default: 8866)')
@@ -445,6 +467,7 @@ def _fail(prog:str, msg:str, as_json:bool, status:int, **extra)->int:
     if as_json: print(to_json(dict(error=msg, **extra)), flush=True)
     return status
 
+# %% ../nbs/08_cli.ipynb #ba8928ed
 def _emit(text:str)->bool:
     "Print `text` on stdout; False when the reader has gone (`mlenb ... | head`)."
     try: print(text, flush=True); return True

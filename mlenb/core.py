@@ -8,7 +8,7 @@ import functools, math, numbers, os, random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -154,6 +154,7 @@ def memory_bytes(device:str|torch.device='cpu')->int: # where the tensors would 
     if dev.type == 'cuda': return torch.cuda.get_device_properties(dev.index if dev.index is not None else torch.cuda.current_device()).total_memory
     return _ram_bytes()
 
+# %% ../nbs/00_core.ipynb #75e26969
 def _bytes_text(n:int)->str:
     x = float(min(n, 10**300))
     for unit in ('bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'):
@@ -209,12 +210,14 @@ def _first_bad(mask:Tensor)->str:
     idx = mask.nonzero()
     return f"index {tuple(idx[0].tolist())} ({len(idx)} entr{'y' if len(idx) == 1 else 'ies'} in all)"
 
+# %% ../nbs/00_core.ipynb #39f8980d
 def _refuse_non_finite(t:Tensor, name:str, allow_nan:bool):
     "Raise naming `name` where `t` holds inf, or NaN unless `allow_nan`: one pass when all is well."
     if not t.is_floating_point() or not (torch.isinf(t) if allow_nan else ~torch.isfinite(t)).any(): return
     if torch.isinf(t).any(): raise ValueError(f"{name}: contains inf at {_first_bad(torch.isinf(t))}: expected finite numbers")
     raise ValueError(f"{name}: contains NaN at {_first_bad(torch.isnan(t))}: expected finite numbers")
 
+# %% ../nbs/00_core.ipynb #74cb167f
 def _refuse_overflow(src:Tensor, out:Tensor, name:str):
     "Raise naming `name` where a finite number of `src` became inf in `out`'s dtype."
     inf = torch.isinf(out)
@@ -263,6 +266,7 @@ def _freeze(v):
     if isinstance(v, (list, tuple)): return tuple(_freeze(o) for o in v)
     return v
 
+# %% ../nbs/00_core.ipynb #aa5f7224
 def _thaw(v):
     "Plain containers again, for pickling."
     if isinstance(v, MappingProxyType): return {k: _thaw(o) for k, o in v.items()}
@@ -289,6 +293,7 @@ class Snapshot(Mapping):
         show = lambda v: f"Tensor{tuple(v.shape)}" if isinstance(v, Tensor) and v.ndim else repr(v.item() if isinstance(v, Tensor) else v)
         return f"Snapshot({', '.join(f'{k}={show(v)}' for k, v in self._fields.items())})"
 
+# %% ../nbs/00_core.ipynb #815cabec
 def _snapshot_from_dict(d): return Snapshot(**d)
 
 # %% ../nbs/00_core.ipynb #34

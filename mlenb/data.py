@@ -5,7 +5,7 @@
 # %% ../nbs/01_data.ipynb #3
 from __future__ import annotations
 import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -15,14 +15,15 @@ from torch.distributions import Distribution, constraints
 from .core import cell_centres, check_choice, check_float, check_int, check_memory, make_generator, resolve_device
 
 # %% auto #0
-__all__ = ['TOY_NAMES', 'EM_DATASETS', 'ToyGrid', 'ToyDensity', 'Moons', 'EightGaussians', 'Rings', 'Checkerboard', 'Pinwheel',
-           'Spirals', 'toy', 'Blobs', 'blobs', 'digits', 'iris', 'NamedData', 'em_dataset']
+__all__ = ['TOY_NAMES', 'ToyGrid', 'ToyDensity', 'Moons', 'EightGaussians', 'Rings', 'Checkerboard', 'Pinwheel', 'Spirals', 'toy',
+           'Blobs', 'blobs', 'digits', 'iris']
 
 # %% ../nbs/01_data.ipynb #6
 def _work_dtype(device:torch.device)->torch.dtype:
     "float64, except on MPS, which has none."
     return torch.float32 if device.type == 'mps' else torch.float64
 
+# %% ../nbs/01_data.ipynb #b79cb0ed
 def _calc_device(device:torch.device)->torch.device:
     "Where float64 density arithmetic runs: the same device, or the CPU for MPS."
     return torch.device('cpu') if device.type == 'mps' else device
@@ -495,6 +496,7 @@ def _sklearn_datasets(caller:str):
                           'pip install "mlenb[dev]" (or pip install scikit-learn)') from None
     return ds
 
+# %% ../nbs/01_data.ipynb #5e8e9bf2
 def _xy(X, y, dtype, device)->tuple[Tensor, Tensor]:
     device = resolve_device(device)
     return torch.as_tensor(X, device=device).to(_check_dtype(dtype)), torch.as_tensor(y, device=device).long()
@@ -514,30 +516,3 @@ def iris(
 )->tuple[Tensor, Tensor]:            # X (150, 4) sepal and petal lengths and widths in cm, y (150,) species 0..2 (int64)
     "scikit-learn's bundled iris flowers (Fisher 1936), as tensors."
     return _xy(*_sklearn_datasets('iris').load_iris(return_X_y=True), dtype, device)
-
-# %% ../nbs/01_data.ipynb #433eb6d5
-class NamedData(NamedTuple):
-    "A named data set for EM: how to draw it, and its (rows, columns) before drawing."
-    load: Callable   # (n, k, seed) -> (X, truth): truth is (means, covariances), or None for real data
-    shape: Callable  # n -> (rows, columns)
-
-def _blobs(anisotropic:bool):
-    def load(n, k, seed): b = blobs(n, k, d=2, seed=seed, anisotropic=anisotropic); return b.X, (b.means, b.covariances)
-    return NamedData(load, lambda n: (n, 2))
-
-EM_DATASETS = {
-    "blobs": _blobs(False),                                                  # round clusters, the truth known
-    "anisotropic blobs": _blobs(True),                                       # rotated, stretched clusters, the truth known
-    "iris": NamedData(lambda n, k, seed: (iris()[0], None), lambda n: (150, 4)),     # Fisher's flowers, 3 species
-    "digits": NamedData(lambda n, k, seed: (digits()[0], None), lambda n: (1797, 64)), # 8x8 images, 10 digits
-}
-
-def em_dataset(
-    name:str,            # one of `EM_DATASETS`
-    n:int=600,           # points to draw (blobs)
-    k:int=3,             # true components (blobs)
-    seed:int=0,          # seed for the draw (blobs)
-)->tuple:                # (X, truth): truth is (means, covariances), or None for real data
-    "Draw the named EM data set."
-    check_choice("data", name, tuple(EM_DATASETS))
-    return EM_DATASETS[name].load(n, k, seed)

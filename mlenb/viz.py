@@ -7,10 +7,8 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
-from torch import Tensor
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from .core import Snapshot, Trace
+from .core import Snapshot, Trace, cell_centres
 
 # %% auto #0
 __all__ = ['PALETTE', 'FATE_COLORS', 'TREE_STEPS', 'component_colors', 'responsibility_colors', 'ellipse', 'pca_plane', 'project',
@@ -59,6 +57,7 @@ def pca_plane(
     _, _, vt = np.linalg.svd(X - center, full_matrices=False)
     return center, vt[:2].T
 
+# %% ../nbs/06_viz.ipynb #065fd751
 def project(
     center, W,           # from `pca_plane`
     X=None,              # points, (N, D)
@@ -159,7 +158,7 @@ def flow_figure(
                         subplot_titles=('target density', 'flow density', 'flow samples', 'training', 'warp'))
     z = None if target_grid is None else np.exp(np.asarray(target_grid, dtype=float))
     n = 1 if z is None else z.shape[0]
-    xs, ys = np.linspace(x0, x1, n + 1)[:-1] + (x1 - x0) / (2 * n), np.linspace(y0, y1, n + 1)[:-1] + (y1 - y0) / (2 * n)
+    xs, ys, _ = cell_centres(bounds, n)
     fig.add_heatmap(z=z, x=xs, y=ys, colorscale='Viridis', showscale=False, hoverinfo='skip', row=1, col=1)
     fig.add_heatmap(z=None, x=[], y=[], colorscale='Viridis', showscale=False, hoverinfo='skip', row=1, col=2)
     fig.add_scatter(x=[], y=[], mode='markers', name='samples', marker=dict(size=3, color='rgb(31,119,180)', opacity=.6), showlegend=False, row=1, col=3)
@@ -186,10 +185,10 @@ def update_flow_figure(
     with fig.batch_update():
         g = snapshot.get('grid')
         if g is not None:
-            (x0, x1), (y0, y1) = snapshot['grid_bounds']
             n = g.shape[0]
             fig.data[1].z = np.exp(np.asarray(g, dtype=float))
-            fig.data[1].x, fig.data[1].y = np.linspace(x0, x1, n + 1)[:-1] + (x1 - x0) / (2 * n), np.linspace(y0, y1, n + 1)[:-1] + (y1 - y0) / (2 * n)
+            xs, ys, _ = cell_centres(snapshot['grid_bounds'], n)
+            fig.data[1].x, fig.data[1].y = xs.numpy(), ys.numpy()
         s = snapshot.get('samples')
         if s is not None: fig.data[2].x, fig.data[2].y = np.asarray(s[:, 0]), np.asarray(s[:, 1])
         if curve is not None and len(curve):
@@ -213,6 +212,7 @@ def grid_lines(
     v = np.stack([x0 + a[:, None].repeat(n_points, 1) * (x1 - x0), y0 + t[None].repeat(n_lines, 0) * (y1 - y0)], -1)
     return np.concatenate([h, v])
 
+# %% ../nbs/06_viz.ipynb #1017bbcb
 def update_warp(
     fig,                 # from `flow_figure`
     lines,               # (L, P, 2) the grid lines after some layers
@@ -246,6 +246,7 @@ def show_token(t:str)->str:
     "A token as a label that reads: a character model's space, newline and tab made visible."
     return ''.join(_VISIBLE.get(c, c) for c in t) if t.isspace() or len(t) == 1 else t.replace('\n', '⏎')
 
+# %% ../nbs/06_viz.ipynb #ff830123
 def _next_token_bars(view:dict)->tuple[dict, dict]:
     "Bar data for kept and cut tokens (labels through `show_token`)."
     kept = np.asarray(view['kept'], dtype=bool)
@@ -254,6 +255,7 @@ def _next_token_bars(view:dict)->tuple[dict, dict]:
     return (dict(x=[t for t, k in zip(tokens, kept) if k], y=[p for p, k in zip(view['probs'], kept) if k]),
             dict(x=[c[0] for c in cut], y=[c[1] for c in cut], hovertext=[c[2] for c in cut], text=_filter_labels(cut, max(view['probs']))))
 
+# %% ../nbs/06_viz.ipynb #298b51d0
 def _filter_labels(cut:list, top:float)->list[str]:
     "Each filter's name once, on its tallest cut bar that shows: names on every bar overlap."
     tallest = {}
@@ -262,6 +264,7 @@ def _filter_labels(cut:list, top:float)->list[str]:
     names = {i: r for r, i in tallest.items()}
     return [names.get(i, '') for i in range(len(cut))]
 
+# %% ../nbs/06_viz.ipynb #58c437ec
 def update_next_token(
     fig,        # from `decoding_figure`
     view:dict,  # `next_token_view`'s result
@@ -281,6 +284,7 @@ def _tail(text:str, n:int=14)->str:
     "The last `n` characters of a label, '…' marking the cut: labels beside the tree's last column stay short."
     return text if len(text) <= n else '…' + text[-(n - 1):]
 
+# %% ../nbs/06_viz.ipynb #f46fcf95
 def decoding_figure(
     analysis:dict,       # `mlenb.decoding.analyze_prompt`'s result
     height:int=500,      # pixels

@@ -233,7 +233,7 @@ def test_decode_takes_the_knobs_and_records_what_each_rule_meant():
     assert r.returncode == 0, r.stderr
     out = strict(r.stdout)
     meant = {t['rule']: (t['kind'], t['knobs']) for t in out['rules']}
-    from mlenb.lm import decoding_model
+    from mlenb.examples import decoding_model
     lm, _ = decoding_model('toy translation')
     bad = [lm.vocab.encode('dog'), lm.vocab.encode('big')]
     history = dict(no_repeat_ngram_size=1, bad_words_ids=bad)
@@ -310,3 +310,29 @@ def test_flow_defaults_follow_the_library_and_the_digits_keep_their_recipe(flow)
     assert (digits.layers, digits.hidden, digits.batch_size, digits.lr, digits.schedule, digits.steps) == (4, 64, 256, 1e-3, 'cosine', 2000)
     mine = _flow_defaults(parser().parse_args(['flow', '--flow', flow, '--lr', '3e-3', '--hidden', '32', '--steps', '7']))
     assert (mine.lr, mine.hidden, mine.steps) == (3e-3, 32, 7)     # what a user chooses is kept
+
+
+def test_every_choice_comes_from_its_registry():
+    "A new covariance type, init, flow preset, schedule, objective, data set, model or utility reaches the command with no edit here."
+    from mlenb.cli import parser
+    from mlenb.em import COVARIANCE_TYPES, INIT_PARAMS
+    from mlenb.examples import EM_DATASETS, DECODING_MODELS
+    from mlenb.flows import FLOW_PRESETS, SCHEDULES, OBJECTIVES
+    from mlenb.decoding import UTILITIES
+    sub = next(a for a in parser()._actions if a.dest == 'command').choices
+    choices = lambda cmd, dest: list(next(a for a in sub[cmd]._actions if a.dest == dest).choices)
+    hyphens = lambda names: [n.replace(' ', '-') for n in names]
+    assert choices('em', 'covariance_type') == list(COVARIANCE_TYPES) and choices('em', 'init') == list(INIT_PARAMS)
+    data = next(a for a in sub['em']._actions if a.dest == 'data')       # a name or a file: the names are in its help
+    assert all(n in data.help for n in hyphens(EM_DATASETS))
+    assert choices('flow', 'flow') == list(FLOW_PRESETS) and choices('flow', 'schedule') == list(SCHEDULES)
+    assert choices('flow', 'objective') == [k for k, o in OBJECTIVES.items() if not o.continuous]
+    assert choices('decode', 'model') == hyphens(DECODING_MODELS) and choices('decode', 'utility') == list(UTILITIES)
+
+
+def test_decode_without_rules_runs_the_models_own():
+    "No --rules: the rules of the model's registry entry (on the pydoc model, no exact mode search on a transformer)."
+    from mlenb.examples import DECODING_MODELS
+    r = run('decode', '--model', 'pydoc-text', '--inputs', '1', '--num-samples', '4', '--max-new-tokens', '20', '--json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert [t['rule'] for t in json.loads(r.stdout)['rules']] == list(DECODING_MODELS['pydoc text'].rules)

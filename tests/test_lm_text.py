@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import mlenb
-from mlenb.lm import (Vocab, LanguageModel, TransformerLM, decoding_model, DECODING_MODELS, pydoc_sentences, pydoc_split,
+from mlenb.examples import decoding_model, DECODING_MODELS
+from mlenb.lm import (Vocab, LanguageModel, TransformerLM, pydoc_sentences, pydoc_split,
                       pydoc_lm, pydoc_prompts, save_lm, load_lm)
 from mlenb.decoding import analyze_prompt, compare_rules, greedy, sample
 

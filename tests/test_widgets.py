@@ -76,7 +76,8 @@ def test_buttons_are_disabled_while_the_engine_works():
     assert seen == [(True, True)] and not p.step_button.disabled and not p.e_button.disabled
 
 
-from mlenb.widgets import FlowPanel, DecodingPanel, DECODING_MODELS
+from mlenb.widgets import FlowPanel, DecodingPanel
+from mlenb.examples import DECODING_MODELS
 
 
 @pytest.mark.parametrize('arch', ['nsf', 'realnvp', 'maf'])
@@ -266,7 +267,7 @@ def test_each_panel_says_what_to_try_first_and_the_decoding_hint_holds():
 
 
 # --- the model of real text (issue 14): no known P, characters for tokens ------------------------------------------------------
-from mlenb.widgets import MODEL_SETTINGS
+PYDOC = DECODING_MODELS['pydoc text']   # the rules, knobs and hint the panel starts from on real text
 
 
 def _cells(table:str, rule:str)->list[str]:
@@ -281,7 +282,7 @@ def test_decoding_panel_on_pydoc_text_scores_each_rule_against_model_samples():
     sacrebleu = pytest.importorskip('sacrebleu')
     p = DecodingPanel(model='pydoc text', num_samples=8)
     assert p.last_error is None, p.last_error
-    assert p.rules.value == tuple(MODEL_SETTINGS['pydoc text']['rules']) and 'mode' not in p.rules.value   # no exact search on a transformer
+    assert p.rules.value == tuple(PYDOC.rules) and 'mode' not in p.rules.value   # no exact search on a transformer
     assert 'truth' not in p.analysis and p.table.value.count('<tr>') == 1 + len(p.rules.value)
     s = p.analysis['samples']
     refs = s['texts']                                                               # every sample, as degeneration_table
@@ -318,8 +319,8 @@ def test_choosing_pydoc_text_sets_its_rules_and_hint_and_errors_stay_in_the_pane
     p = DecodingPanel(model='toy translation', num_samples=8)
     assert 'mode' in p.rules.value
     p.model.value = 'pydoc text'
-    assert p.rules.value == tuple(MODEL_SETTINGS['pydoc text']['rules']) and p.top_p.value == MODEL_SETTINGS['pydoc text']['top_p']
-    assert MODEL_SETTINGS['pydoc text']['hint'] in p.message.value and '\n' not in MODEL_SETTINGS['pydoc text']['hint']
+    assert p.rules.value == tuple(PYDOC.rules) and p.top_p.value == PYDOC.knobs['top_p']
+    assert PYDOC.hint in p.message.value and '\n' not in PYDOC.hint
     p.run_button.click()
     assert p.last_error is None and p.table.value.count('<tr>') == 1 + len(p.rules.value)
     p.rules.value = ()

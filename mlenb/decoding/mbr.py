@@ -4,8 +4,7 @@
 
 # %% ../../nbs/05d_decoding_mbr.ipynb #121b0f7d
 from __future__ import annotations
-import heapq, itertools, math, numbers, os, re, time, warnings
-from collections import Counter
+import math, numbers, time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, asdict
 
@@ -13,8 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from ..lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from ..core import make_generator, check_int, check_float, check_choice, SEED_LIMIT, as_tensor
+from ..lm import LanguageModel
 
 from .processors import *
 from .search import *
@@ -60,6 +59,7 @@ class EmbeddingUtility:
         hyps = _check_texts('hyps', hyps)
         return self.scores(self.embeddings(hyps), self.embeddings(hyps if refs is None else refs))
 
+# %% ../../nbs/05d_decoding_mbr.ipynb #f0971405
 def _kmeans(x:Tensor, k:int, niter:int=5, seed:int=0)->tuple[Tensor, Tensor]:
     "mbrs' `Kmeans.train`: k-means++ from a seeded generator, then at most `niter` Lloyd steps; (centroids, assignment)."
     if k == 1: c = x.mean(0, keepdim=True); return c, torch.cdist(x, c).argmin(-1)
@@ -112,18 +112,6 @@ def _aggregate_stats(h_seqs:list, r_seqs:list, w:Tensor, groups:Tensor, n_groups
     rl = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, groups, wn * lens[nh:].double())
     r_tot = torch.zeros(len(matches), n_groups, dtype=torch.float64).index_add_(1, groups, wn * _ngram_totals(lens[nh:], len(matches)))
     return matches, lens[:nh].double(), rl, r_tot
-
-# %% ../../nbs/05d_decoding_mbr.ipynb #72
-def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
-    if not (isinstance(utility, str) and utility in ('chrf', 'bleu')): raise ValueError(f"method='aggregate' needs an n-gram utility, 'chrf' or 'bleu'; got utility={utility!r}")
-    G = min(num_groups, len(refs))
-    groups = torch.arange(len(refs)) * G // len(refs)             # contiguous groups of (nearly) equal size
-    if utility == 'chrf': hs, rs = _char_codes(hyps), _char_codes(refs)
-    else: hs, rs = _word_codes(hyps, refs)
-    m, hl, rl, r_tot = _aggregate_stats(hs, rs, w, groups, G, max_order or (6 if utility == 'chrf' else 4))
-    U = _chrf_scores(m, _ngram_totals(hl, len(m)), r_tot, 2.) if utility == 'chrf' else _bleu_scores(m, hl, rl)
-    gw = torch.zeros(G, dtype=torch.float64).index_add_(0, groups, w)
-    return U @ (gw / gw.sum()), len(hyps) * G
 
 # %% ../../nbs/05d_decoding_mbr.ipynb #aggregate-check
 def _expected_utility_aggregate(hyps, refs, w, utility, num_groups, max_order=None):
@@ -223,6 +211,7 @@ def _sequences_from(lm, spec, prompt, num_samples, max_new_tokens, seed, what)->
     if not seqs: raise ValueError(f"{what}: expected at least one sequence")
     return _decoded(lm, seqs, lm.logprob(seqs, prompt), [True] * len(seqs))
 
+# %% ../../nbs/05d_decoding_mbr.ipynb #4be28df0
 @torch.no_grad()
 def mbr_decode(
     lm:LanguageModel,             # any model

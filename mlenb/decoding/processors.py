@@ -4,17 +4,16 @@
 
 # %% ../../nbs/05a_decoding_processors.ipynb #5ae24a47
 from __future__ import annotations
-import heapq, itertools, math, numbers, os, re, time, warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, asdict
+import math, numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from ..lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from ..core import check_int, check_float, as_tensor
+from ..lm import LanguageModel, generate, _as_logits, _check_next_logprobs
 
 # %% auto #0
 __all__ = ['PROCESSORS', 'SAMPLING_KNOBS', 'HISTORY_PROCESSORS', 'HISTORY_KNOBS', 'SAMPLE_KNOBS', 'Decoded', 'temperature_scale',
@@ -42,12 +41,14 @@ class Decoded:
         return dict(sequences=self.sequences, texts=self.texts, logprobs=self.logprobs.tolist(), finished=list(self.finished),
                     scores=None if self.scores is None else self.scores.tolist(), info=_plain(self.info))
 
+# %% ../../nbs/05a_decoding_processors.ipynb #748dc8ba
 def _plain(v):
     if isinstance(v, Tensor): return v.tolist()
     if isinstance(v, dict): return {k: _plain(o) for k, o in v.items()}
     if isinstance(v, (list, tuple)): return [_plain(o) for o in v]
     return v
 
+# %% ../../nbs/05a_decoding_processors.ipynb #2ab3566a
 def _decoded(lm:LanguageModel, seqs, logprobs, finished, scores=None, **info)->Decoded:
     return Decoded([list(s) for s in seqs], [lm.text(s) for s in seqs], torch.as_tensor(logprobs, dtype=torch.float64).cpu(),
                    list(finished), None if scores is None else torch.as_tensor(scores, dtype=torch.float64).cpu(), info)
@@ -174,10 +175,12 @@ def _as_ids(input_ids, logits:Tensor, name:str='input_ids')->Tensor:
         raise ValueError(f"{name}: expected ids from 0 to {logits.shape[-1] - 1} (the vocabulary), got {int(ids.min())} to {int(ids.max())}")
     return ids.to(logits.device, torch.long)
 
+# %% ../../nbs/05a_decoding_processors.ipynb #58ec856d
 def _seen(ids:Tensor, V:int)->Tensor:
     "(..., V) mask of the tokens that occur in each row of `ids`."
     return torch.zeros(*ids.shape[:-1], V, dtype=torch.bool, device=ids.device).scatter_(-1, ids, True)
 
+# %% ../../nbs/05a_decoding_processors.ipynb #6dfac6fd
 def repetition_penalty_filter(
     logits:Tensor,             # (..., V)
     input_ids,                 # (..., T) the ids read so far
@@ -218,6 +221,7 @@ def _check_bad_words(bad_words_ids, V:int)->list[list[int]]:
         out.append([check_int(f"bad_words_ids[{i}][{j}]", t, 0, V - 1) for j, t in enumerate(w)])
     return out
 
+# %% ../../nbs/05a_decoding_processors.ipynb #b23c23e6
 def bad_words_filter(
     logits:Tensor,              # (..., V)
     input_ids,                  # (..., T) the ids read so far
@@ -234,6 +238,7 @@ def bad_words_filter(
         ban[..., w[-1]] |= (ids[..., T - len(pre):] == pre).all(-1)
     return logits.masked_fill(ban, -math.inf)
 
+# %% ../../nbs/05a_decoding_processors.ipynb #24353bcb
 def min_new_tokens_filter(
     logits:Tensor,              # (..., V)
     input_ids,                  # (..., T) the ids read so far
@@ -262,6 +267,7 @@ def _is_neutral(v, neutral)->bool:
     "A knob at its neutral value (compared as `generate` does: the same type and value)."
     return v is None if neutral is None else type(v) is type(neutral) and v == neutral
 
+# %% ../../nbs/05a_decoding_processors.ipynb #2fa9f0c8
 def _history_step(name:str, f, v, input_ids, prompt_length:int, eos_token_id):
     "A history processor as a function of the logits, called with what it reads (the one place these names are compared)."
     if input_ids is None: raise ValueError(f"input_ids: {name}={v!r} reads the ids read so far; pass them, (..., T)")
@@ -271,6 +277,7 @@ def _history_step(name:str, f, v, input_ids, prompt_length:int, eos_token_id):
         return lambda x: f(x, input_ids, v, eos_token_id, prompt_length)
     return lambda x: f(x, input_ids, v)
 
+# %% ../../nbs/05a_decoding_processors.ipynb #cadcc770
 def _processor_steps(knobs:dict, min_tokens_to_keep:int=1, input_ids=None, prompt_length:int=0, eos_token_id=None):
     "(knob, function of the logits) for every knob away from its neutral value, in `generate`'s order."
     for name, f, neutral in HISTORY_PROCESSORS:

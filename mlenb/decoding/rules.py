@@ -4,18 +4,16 @@
 
 # %% ../../nbs/05e_decoding_rules.ipynb #5b5f1ace
 from __future__ import annotations
-import heapq, itertools, math, numbers, os, re, time, warnings
+import math, numbers, warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, asdict
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from ..core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from ..lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from ..core import check_int, check_choice, check_seed, SEED_LIMIT, progress
+from ..lm import LanguageModel, SearchBudgetWarning
 
 from .processors import *
 from .search import *
@@ -53,6 +51,7 @@ def self_bleu(
 # %% ../../nbs/05e_decoding_rules.ipynb #82
 def _tokens(texts)->list[list[str]]: return [t.split() for t in _check_texts('texts', texts)]
 
+# %% ../../nbs/05e_decoding_rules.ipynb #b585817c
 def distinct_n(
     texts:Sequence[str],  # outputs
     n:int=2,              # n-gram order
@@ -62,11 +61,13 @@ def distinct_n(
     for t in _tokens(texts): grams += [tuple(t[i:i + n]) for i in range(len(t) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.
 
+# %% ../../nbs/05e_decoding_rules.ipynb #fc76edbe
 def _ends_in_loop(t:list[str], max_phrase:int, min_repeats:int)->bool:
     for k in range(1, min(max_phrase, len(t) // min_repeats) + 1):
         if all(t[len(t) - k * (i + 1):len(t) - k * i] == t[len(t) - k:] for i in range(min_repeats)): return True
     return False
 
+# %% ../../nbs/05e_decoding_rules.ipynb #ba05c2be
 def repetition_rate(
     texts:Sequence[str],  # outputs
     max_phrase:int=8,     # longest repeated phrase looked for, in tokens
@@ -77,6 +78,7 @@ def repetition_rate(
     toks = _tokens(texts)
     return sum(_ends_in_loop(t, max_phrase, min_repeats) for t in toks) / len(toks)
 
+# %% ../../nbs/05e_decoding_rules.ipynb #6752a61f
 def zipf_coefficient(texts:Sequence[str])->float:
     "The s of frequency ∝ rank^-s, by least squares on log-frequency against log-rank of the tokens in `texts`."
     counts = sorted(Counter(w for t in _tokens(texts) for w in t).values(), reverse=True)
@@ -97,6 +99,7 @@ class RuleKind(NamedTuple):
     run:Callable       # (lm, prompt, max_new_tokens, seed, **knobs) -> Decoded
     knobs:tuple = ()   # knobs that the command line's flags and the panel's controls may set
 
+# %% ../../nbs/05e_decoding_rules.ipynb #4d7b12f6
 def _run_mode(lm, prompt, max_new_tokens, seed, **knobs)->Decoded:
     "Exact mode search; its budget warning is shown at every call, not once per place."
     with warnings.catch_warnings(record=True) as w:
@@ -124,6 +127,7 @@ RULE_PRESETS = {
     'mbr': dict(rule='mbr', num_samples=32, utility='chrf'),
 }
 
+# %% ../../nbs/05e_decoding_rules.ipynb #dc68a5e5
 def _rule_spec(spec)->tuple[str, str, dict]:
     "(name, kind, knobs) of a rule: a preset's or a kind's name, or a dict whose 'rule' is a kind (its defaults) or a preset (its knobs)."
     if isinstance(spec, str):
@@ -158,6 +162,7 @@ def decode(
 class TruncatedSupportWarning(UserWarning):
     "The truth's support covers less of P than asked: expected utilities and regrets are renormalised over what it covers."
 
+# %% ../../nbs/05e_decoding_rules.ipynb #252b99e9
 class _Truth:
     "What the true P says about one prompt: support, probabilities, expected utilities, the optimum."
     def __init__(self, true_lm, prompt, utility, device, mass:float, max_support:int):
@@ -186,6 +191,7 @@ class _Truth:
 def _prompt_text(lm, prompt)->str:
     return '' if prompt is None else lm.text(lm.prompt_ids(prompt))
 
+# %% ../../nbs/05e_decoding_rules.ipynb #9a97ddb8
 def _row(name, i, lm, prompt, d:Decoded, truth:_Truth|None, true_lm)->dict:
     row = dict(rule=name, input=i, prompt=_prompt_text(lm, prompt), output=d.text, length=len(d.best), empty=len(d.best) == 0,
                finished=bool(d.finished[0]), model_logprob=d.logprobs[0].item(), seconds=d.info.get('seconds', math.nan),
@@ -278,7 +284,7 @@ def analyze_prompt(
         r = _row(name, 0, lm, prompt, d, truth, true_lm)
         out.append(dict(r, kind=kind, knobs=knobs, ids=d.best, decoded=d.as_dict()))
     if next_token_knobs is None:
-        next_token_knobs = next((dict(k) for _, kind, k in specs if kind == 'sample'), {})
+        next_token_knobs = next((dict(k) for _, kind, k in specs if set(SAMPLING_KNOBS) <= set(RULE_KINDS[kind].knobs)), {})   # a rule drawing through the filters
     report()
     s = sample(lm, prompt, num_samples, max_new_tokens, seed)
     samples = dict(texts=s.texts, model_logprobs=s.logprobs.tolist(), finished=s.finished)
@@ -322,6 +328,7 @@ def _loops(t:str, max_period:int, min_repeats:int, min_span:int)->bool:
         if span <= len(t) and t[len(t) - span:len(t) - k] == t[len(t) - span + k:]: return True
     return False
 
+# %% ../../nbs/05e_decoding_rules.ipynb #0b6b955a
 def loop_rate(
     texts:Sequence[str],  # outputs
     max_period:int=50,    # longest repeating unit looked for, in characters
@@ -363,6 +370,7 @@ def degeneration_table(
     if references is not None: outs['held-out'] = [(lm.vocab.encode(r, 'references'), r, True) for r in references]
     return [_degeneration_row(lm, name, prompts, o, evals, utility) for name, o in outs.items()]
 
+# %% ../../nbs/05e_decoding_rules.ipynb #f7d665ac
 def _degeneration_row(lm, name:str, prompts:list, outs:list, evals:list, utility)->dict:
     ids, texts, fin = zip(*outs)
     row = dict(rule=name, n=len(texts), perplexity=token_perplexity(lm, ids, prompts, fin),

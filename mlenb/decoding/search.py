@@ -4,17 +4,15 @@
 
 # %% ../../nbs/05b_decoding_search.ipynb #644dcb6d
 from __future__ import annotations
-import heapq, itertools, math, numbers, os, re, time, warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, asdict
+import heapq, itertools, math, os, time, warnings
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from ..core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from ..lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from ..core import check_int, check_float, check_seed
+from ..lm import (MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _check_next_logprobs, _check_lm,
+                      _check_rows, _check_prompts)
 
 from .processors import *
 from .processors import _decoded
@@ -26,6 +24,7 @@ __all__ = ['greedy', 'beam_search', 'exact_mode_search', 'sample']
 def _check_decode_args(max_new_tokens):
     return check_int('max_new_tokens', max_new_tokens, low=1, high=MAX_NEW_TOKENS)
 
+# %% ../../nbs/05b_decoding_search.ipynb #94426a72
 def _rule_processors(
     lm:LanguageModel,   # the model decoded
     prompt,             # its prompt
@@ -53,6 +52,7 @@ def _rule_processors(
         return process_logits(x, **rest)
     return apply
 
+# %% ../../nbs/05b_decoding_search.ipynb #e6fae132
 def _check_stop_strings(stop_strings)->tuple[str, ...]:
     "`stop_strings` as a tuple of non-empty strings (one string is one stop string), or a named error."
     if stop_strings is None: return ()
@@ -63,6 +63,7 @@ def _check_stop_strings(stop_strings)->tuple[str, ...]:
         if not isinstance(s, str) or not s: raise ValueError(f"stop_strings[{i}]={s!r}: expected a non-empty string")
     return tuple(stop_strings)
 
+# %% ../../nbs/05b_decoding_search.ipynb #84d11b73
 def _stop_check(lm:LanguageModel, stops:tuple[str, ...]):
     "A function (context ids, new ids) -> whether the last new token completes a stop string (Hugging Face's `StopStringCriteria`)."
     def hit(ctx:list, seq:list)->bool:
@@ -241,6 +242,7 @@ def _check_seed(seed, name:str='seed'):
     "`seed` checked up front by core's `check_seed`; None and generators pass (a generator's device is checked where it draws)."
     return seed if seed is None or isinstance(seed, torch.Generator) else check_seed(name, seed)
 
+# %% ../../nbs/05b_decoding_search.ipynb #1e1de021
 @torch.no_grad()
 def sample(
     lm:LanguageModel,           # any model

@@ -4,17 +4,14 @@
 
 # %% ../../nbs/05c_decoding_utilities.ipynb #af955ef1
 from __future__ import annotations
-import heapq, itertools, math, numbers, os, re, time, warnings
-from collections import Counter
+import math, numbers, re, warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, asdict
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..core import resolve_device, make_generator, check_int, check_float, check_choice, check_seed, SEED_LIMIT, as_tensor, progress
-from ..lm import MAX_NEW_TOKENS, LanguageModel, SearchBudgetWarning, generate, _as_logits, _check_next_logprobs, _check_lm, _check_rows, _check_prompts
+from ..core import resolve_device, check_int, check_float, check_choice, as_tensor
 
 from .processors import *
 from .search import *
@@ -30,6 +27,7 @@ def _codes_of(seqs:list[list[int]], device)->tuple[Tensor, Tensor]:
     flat = torch.tensor([c for s in seqs for c in s], dtype=torch.long)
     return flat.to(device), lens.to(device)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #47b63fbb
 def _char_codes(texts:list[str]):
     "Code points of each text with whitespace removed (sacrebleu's chrF default)."
     return [np.frombuffer(''.join(t.split()).encode('utf-32-le'), dtype=np.uint32).tolist() for t in texts]
@@ -77,6 +75,7 @@ def _intervals(
     rep = torch.repeat_interleave(torch.arange(c.numel(), device=dev), n)
     return s[rep], lo[rep] + torch.arange(rep.numel(), device=dev) - (torch.cumsum(n, 0) - n)[rep], width
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #f1420657
 def _min_sum(rows_h, cols_h, n_h, rows_r, cols_r, n_r, width, dense:bool|None=None)->Tensor:
     "(n_h, n_r) float32 sums of the widths of the columns both rows have a one in (the clipped n-gram matches); dense on GPUs."
     dev, C = width.device, width.numel()
@@ -116,6 +115,7 @@ def _unique_index(items:list)->tuple[list, Tensor]:
     for it in items: idx.append(pos.setdefault(it, len(pos)))
     return list(pos), torch.tensor(idx, dtype=torch.long)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #8a476f9c
 def _pair_stats(
     h_seqs:list,               # hypotheses, as lists of symbol codes
     r_seqs:list|None,          # references (None: the hypotheses, counted once)
@@ -144,6 +144,7 @@ def _ngram_totals(
     n = torch.arange(1, max_order + 1, device=lens.device)[:, None]
     return (lens[None].double() - n + 1).clamp(min=0)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #27e9c706
 def _chrf_scores(
     matches:list[Tensor], # clipped matches per order, (H, R) each
     h_tot:Tensor,         # hypothesis n-gram totals per order, (orders, H)
@@ -178,11 +179,13 @@ def chrf_words(line:str)->list[str]:
         else: out.append(w)
     return out
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #76a62cce
 def _word_ids(*text_lists, split=chrf_words)->list[list[list[int]]]:
     "Each text as ids of the words `split` gives (one vocabulary over all lists)."
     ids = {}
     return [[[ids.setdefault(w, len(ids)) for w in split(t)] for t in texts] for texts in text_lists]
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #c710249f
 def _chrf_stats(hu:list[str], ru:list[str], char_order:int, word_order:int, dev, dense=None)->tuple[list, Tensor, Tensor]:
     "Matches per order (character orders, then word orders) of distinct hypotheses and references, and their n-gram totals."
     same = ru == hu
@@ -194,6 +197,7 @@ def _chrf_stats(hu:list[str], ru:list[str], char_order:int, word_order:int, dev,
         matches = matches + wm; ht.append(_ngram_totals(whl, len(wm))); rt.append(_ngram_totals(wrl, len(wm)))
     return matches, torch.cat(ht), torch.cat(rt)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #93334758
 def chrf_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -211,6 +215,7 @@ def chrf_matrix(
     matches, ht, rt = _chrf_stats(hu, ru, char_order, word_order, dev)
     return _chrf_scores(matches, ht, rt, beta).cpu()[hi][:, ri]
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #d151fa60
 def chrfpp_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -219,6 +224,7 @@ def chrfpp_matrix(
     "sacrebleu's sentence chrF++ (`CHRF(word_order=2)`) of every pair: the utility 'chrf++'."
     return chrf_matrix(hyps, refs, device=device, word_order=2)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #d4c0b176
 def _check_texts(name:str, texts)->list[str]:
     if isinstance(texts, str): raise TypeError(f"{name}: expected a list of strings, got one string")
     try: texts = list(texts)
@@ -240,6 +246,7 @@ def tokenize_13a(line:str)->list[str]:
     for r, repl in _RE_13A: line = r.sub(repl, line)
     return line.split()
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #3febaac1
 def _word_codes(*text_lists)->list[list[list[int]]]:
     "Each text as ids of its `tokenize_13a` words (one vocabulary over all lists)."
     return _word_ids(*text_lists, split=tokenize_13a)
@@ -249,6 +256,7 @@ def _bleu_scores(correct:list[Tensor], hl:Tensor, rl:Tensor)->Tensor:
     "BLEU of every pair (H, R) from clipped matches per order and the hypothesis and reference word lengths."
     return _bleu_from(correct, hl[:, None].expand_as(correct[0]), rl[None, :].expand_as(correct[0]))
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #b62904f1
 def _bleu_from(correct:list[Tensor], sys:Tensor, ref:Tensor)->Tensor:
     "sacrebleu's sentence BLEU (exp smoothing, effective order), elementwise over matches, system and reference lengths."
     bp = torch.where(sys < ref, torch.where(sys > 0, torch.exp(1 - ref / sys.clamp(min=1)), 0.), 1.)
@@ -264,6 +272,7 @@ def _bleu_from(correct:list[Tensor], sys:Tensor, ref:Tensor)->Tensor:
     any_match = torch.stack(correct).sum(0) > 0
     return torch.where(any_match, bp * torch.exp(logsum / eff.clamp(min=1)), 0.)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #3a44edc1
 def bleu_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -319,6 +328,7 @@ def edit_similarity_matrix(
     longest = torch.maximum(torch.tensor([len(s) for s in h])[:, None], torch.tensor([len(s) for s in r])[None]).double()
     return torch.where(longest > 0, 1 - d / longest.clamp(min=1), 1.)[hi][:, ri]
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #8def1774
 def exact_match_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -395,6 +405,7 @@ def _ter_alignment(trace:str)->tuple[dict, list, list]:
         else: pr += 1; align[pr] = ph; ref_err.append(1)
     return align, ref_err, hyp_err
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #aebe6cad
 def _ter_pairs(h:list, r:list):
     "(start in h, start in r, length) of every common run of words up to the shift limits (sacrebleu's `_find_shifted_pairs`, same order)."
     nh, nr, where = len(h), len(r), {}
@@ -408,11 +419,13 @@ def _ter_pairs(h:list, r:list):
                 yield sh, sr, k
                 if nh == sh + k or nr == sr + k: break
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #9e6be50a
 def _ter_shifted(w:list, start:int, length:int, target:int)->list:
     if target < start: return w[:target] + w[start:start + length] + w[target:start] + w[start + length:]
     if target > start + length: return w[:start] + w[start + length:target] + w[start:start + length] + w[target:]
     return w[:start] + w[start + length:length + target] + w[start:start + length] + w[length + target:]
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #4150a9e8
 def _ter_best_shift(h:list, r:list, ed:_BeamEditDistance, checked:int)->tuple[int, list, int]:
     "The shift that lowers the edit distance most, ranked as Tercom ranks them (sacrebleu's `_shift`)."
     pre, inv = ed(h)
@@ -434,6 +447,7 @@ def _ter_best_shift(h:list, r:list, ed:_BeamEditDistance, checked:int)->tuple[in
         if checked >= _TER_CANDIDATES: break
     return (0, h, checked) if not best else (best[0], best[4], checked)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #f4dc6621
 def _ter_edits(h:list, r:list, ed:_BeamEditDistance|None=None)->int:
     "Tercom's number of edits (shifts included) from hypothesis words `h` to reference words `r` (sacrebleu's `translation_edit_rate`)."
     if not r: return len(h)
@@ -466,6 +480,7 @@ def ter_matrix(
             out[a, b] = 100 * (e / float(len(r))) if r else (100. if e > 0 else 0.)
     return out[hi][:, ri]
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #4ed750a8
 def neg_ter_matrix(
     hyps:Sequence[str],             # hypotheses
     refs:Sequence[str]|None=None,   # references (None: the hypotheses)
@@ -491,6 +506,7 @@ def utility_matrix(
     f = UTILITIES[check_choice('utility', utility, UTILITIES)]
     return f(hyps, refs) if f is exact_match_matrix else f(hyps, refs, device=device)
 
+# %% ../../nbs/05c_decoding_utilities.ipynb #36b328e3
 def _checked_utilities(U, utility, hyps:list, refs:list)->Tensor:
     "What a utility function returned, as an (H, R) float64 tensor on the CPU, or a named error (wrong type, shape, NaN or inf)."
     name, H, R = getattr(utility, '__name__', type(utility).__name__), len(hyps), len(refs)

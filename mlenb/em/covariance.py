@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02a_em_covariance.ipynb #3
 from __future__ import annotations
-import functools, math
+import functools
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ def _triu(d:int, device:torch.device)->tuple[Tensor, Tensor]:
     "Row and column indices of a d x d upper triangle, made once per size and device (every E- and M-step needs them)."
     return tuple(torch.triu_indices(d, d, device=device))
 
+# %% ../../nbs/02a_em_covariance.ipynb #35dd779b
 @functools.cache
 def _eye(d:int, dtype:torch.dtype, device:torch.device)->Tensor:
     "The d x d identity, made once per size, dtype and device; never written to."
@@ -39,6 +40,7 @@ def _sym_index(d:int, device:torch.device)->Tensor:
     m[i, j] = k; m[j, i] = k
     return m.flatten()
 
+# %% ../../nbs/02a_em_covariance.ipynb #1bfdc026
 def _sym(v:Tensor, d:int)->Tensor:
     "Symmetric (..., d, d) matrices from their upper triangles, (..., d(d+1)/2) in `triu_indices` order (one gather)."
     return v[..., _sym_index(d, v.device)].unflatten(-1, (d, d))
@@ -50,6 +52,7 @@ def _half_diagonal(d:int, dtype, device)->Tensor:
     i, j = _triu(d, device)
     return torch.where(i == j, -0.5, -1.).to(dtype)
 
+# %% ../../nbs/02a_em_covariance.ipynb #17ac152d
 @functools.cache
 def _triu_flat(d:int, device)->Tensor:
     "Positions of the upper triangle's entries in a flattened d x d matrix, in `triu_indices` order."
@@ -62,6 +65,7 @@ def register_covariance(cls:type)->type:
     COVARIANCES[cls.name] = cls()
     return cls
 
+# %% ../../nbs/02a_em_covariance.ipynb #1310fe52
 class Covariance:
     "A covariance type: every computation that differs between types, one method each (U: scikit-learn's `precisions_cholesky_`)."
     name:str = ''          # the `covariance_type` string
@@ -205,6 +209,7 @@ class FullCovariance(_MatrixCovariance):
     def as_matrices(self, cov, K, d): return cov
     def from_matrix(self, S, K): return S.expand(K, *S.shape)
 
+# %% ../../nbs/02a_em_covariance.ipynb #7c4d333d
 @register_covariance
 class TiedCovariance(_MatrixCovariance):
     name, tied = 'tied', True
@@ -281,6 +286,7 @@ class DiagCovariance(_VectorCovariance):
         P = U * U
         return -P / 2, U.log().sum(-1), P * mu, (P * mu * mu).sum(-1)
 
+# %% ../../nbs/02a_em_covariance.ipynb #36f8912d
 @register_covariance
 class SphericalCovariance(_VectorCovariance):
     name = 'spherical'

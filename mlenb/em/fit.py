@@ -64,6 +64,7 @@ def _mean_variance(stats:GMMStats, covariance_type:str)->float:
     sec = COVARIANCES[covariance_type].diagonal(sec, d)
     return float((sec.sum() - (mean * mean).sum()) / d)
 
+# %% ../../nbs/02i_em_fit.ipynb #ab34987f
 @patch
 def _warn_scale(self:GaussianMixture):
     "Warn when `reg_covar` is at least the data's mean variance per feature."
@@ -82,6 +83,7 @@ def _data(self:GaussianMixture, X, name:str='X', min_rows:int=1)->Tensor:
     if self.missing == 'error': _refuse_nan(X, name)
     return X
 
+# %% ../../nbs/02i_em_fit.ipynb #6824d7b4
 @patch
 def _local(self:GaussianMixture, X, sample_weight, min_rows:int=1, err=None)->tuple[Tensor, Tensor|None]:
     "This worker's data and weights, checked; when any worker's are refused, every worker raises (none waits forever)."
@@ -97,6 +99,7 @@ def _local(self:GaussianMixture, X, sample_weight, min_rows:int=1, err=None)->tu
     self._comm.agree(err, 0 if err is not None else X.shape[1])
     return X, w
 
+# %% ../../nbs/02i_em_fit.ipynb #3eaa5c9e
 @patch
 def _memory(self:GaussianMixture, X:Tensor, w:Tensor|None, shift:Tensor|None=None, cache:bool=True, comm=None):
     "In-memory data: `_Missing` when there are NaN entries to marginalise, `_Memory` otherwise."
@@ -110,6 +113,7 @@ class _Trace(Trace):
         "Snapshot `i` again, without `key`."
         self._snaps[i] = Snapshot(**{k: v for k, v in self[i].items() if k != key})
 
+# %% ../../nbs/02i_em_fit.ipynb #95316af2
 @patch
 def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
@@ -118,14 +122,17 @@ def _reset_state(self:GaussianMixture):
     self._ll, self._elbo, self._stats, self._resp, self._pending = nan, nan.clone(), None, None, None
     self._step, self._best, self._phase, self.trace_, self._t0, self._held, self._stride = 0, 0, None, _Trace(), time.perf_counter(), [], 1
 
+# %% ../../nbs/02i_em_fit.ipynb #3080575b
 @patch
 def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
     "The E-step's logits: (None, bound) for the features' product; a function that takes the direct form where the product's bound is too large."
     return _logits_fn(p, self.covariance_type, self.dtype, r2)
 
+# %% ../../nbs/02i_em_fit.ipynb #930c19a3
 @patch
 def _all(self:GaussianMixture)->slice: return slice(None)   # every restart: E- and M-steps then skip gathering and scattering them
 
+# %% ../../nbs/02i_em_fit.ipynb #ad1ac1bc
 @patch
 def _keep(self:GaussianMixture, r:int):
     "Keep restart `r` only."
@@ -135,12 +142,14 @@ def _keep(self:GaussianMixture, r:int):
     if self._resp is not None: self._resp = self._resp[i]
     self._best = 0
 
+# %% ../../nbs/02i_em_fit.ipynb #50c977ca
 @patch
 def reduce_stats(self:GaussianMixture, stats:GMMStats)->GMMStats:
     "Hook between every E-step and M-step: the statistics summed over all workers (the identity in one process)."
     comm = getattr(self, '_comm', None)
     return stats if comm is None or not comm.on else stats.unflat(comm.sum(stats.flat()))
 
+# %% ../../nbs/02i_em_fit.ipynb #50f3df96
 @patch
 def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False)->tuple[GMMStats, Tensor|None, float]:
     "One E-step pass over this worker's data: statistics, responsibilities (R, K, n) if `keep`, and the products' rounding bound."
@@ -201,11 +210,13 @@ def _m(self:GaussianMixture,
     if every: self._elbo, self._ll = ll_old + gain, torch.full_like(ll_old, math.nan)   # new tensors: ll_old stays as it was
     else: self._elbo[idx], self._ll[idx] = ll_old + gain, math.nan
 
+# %% ../../nbs/02i_em_fit.ipynb #721632da
 def _allowed_drop(st:GMMStats, old:GMMParams, new:GMMParams, covariance_type:str, reg_covar:float)->Tensor:
     "How far reg_covar lets an M-step lower the mean log-likelihood, per restart (see above)."
     tr = _trace_precision(old, covariance_type) - _trace_precision(new, covariance_type)
     return (reg_covar / 2 * (st.n / st.weight * tr).sum(-1)).clamp_min(0)
 
+# %% ../../nbs/02i_em_fit.ipynb #a65d286d
 @patch
 def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
     if self._pending is None: return
@@ -237,6 +248,7 @@ def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
         if 'resp' in f: self._hold_resp(len(self.trace_), self._resp[r].numel())
         return self.trace_.append(Snapshot(**f))
 
+# %% ../../nbs/02i_em_fit.ipynb #721e34f9
 @patch
 def _hold_resp(self:GaussianMixture, i:int, size:int):
     "Snapshot `i` takes `size` responsibilities: keep those of every `stride`-th such snapshot and the newest, doubling `stride` to stay within 50 * `display_size`."
@@ -255,6 +267,7 @@ def _need_data(self:GaussianMixture):
     if getattr(self, '_src', None) is None or getattr(self, '_stats', None) is None:
         raise _not_fitted("no data to step on: call init(X) first (fit, load_state_dict and partial_fit keep no data)")
 
+# %% ../../nbs/02i_em_fit.ipynb #c5497ad0
 @patch
 @_memory_advice
 @_inference
@@ -265,6 +278,7 @@ def init(self:GaussianMixture,
     "Validate `X`, draw initial parameters for every restart, run the first E-step; records snapshot 0."
     return self._begin(X, sample_weight, fresh=True)
 
+# %% ../../nbs/02i_em_fit.ipynb #7de9bf96
 @patch
 @_inference
 def e_step(self:GaussianMixture)->Snapshot:
@@ -273,6 +287,7 @@ def e_step(self:GaussianMixture)->Snapshot:
     self._e(self._all()); self._phase = 'E'
     return self._record('E')
 
+# %% ../../nbs/02i_em_fit.ipynb #00f755a8
 @patch
 @_inference
 def m_step(self:GaussianMixture)->Snapshot:
@@ -282,6 +297,7 @@ def m_step(self:GaussianMixture)->Snapshot:
     self._step += 1; self._m(self._all()); self._phase = 'M'
     return self._record('M')
 
+# %% ../../nbs/02i_em_fit.ipynb #8a49eb34
 @patch
 @_inference
 def step(self:GaussianMixture)->Snapshot:

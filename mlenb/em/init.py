@@ -104,6 +104,7 @@ def _random_rows(
         out.append(torch.rand(B, R, K, generator=g, dtype=dtype, device=device)[max(a - blk * B, 0):b - blk * B])
     return torch.cat(out) if out else torch.empty(0, R, K, dtype=dtype, device=device)
 
+# %% ../../nbs/02g_em_init.ipynb #e71c7927
 def _random_stats(
     src,                 # data source: its `chunks` give the rows in order
     R:int, K:int,        # restarts and components

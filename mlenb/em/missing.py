@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor
-from .covariance import COVARIANCES, gmm_features, n_second_moments, _triu
-from .stats import GMMParams, GMMStats, _precision_cholesky, _sym
+from .covariance import COVARIANCES, gmm_features, n_second_moments
+from .stats import GMMParams, GMMStats
 from .steps import gmm_natural_params, _e_chunk, _logits_fn
 
 # %% auto #0

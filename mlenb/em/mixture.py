@@ -25,23 +25,28 @@ __all__ = ['NotFittedError', 'ConvergenceWarning', 'MonotonicityWarning', 'Scale
 class NotFittedError(ValueError, AttributeError):
     "The estimator has no parameters yet: call `fit`, `init` or `load_state_dict` first."
 
+# %% ../../nbs/02h_em_mixture.ipynb #b932f5e6
 def _not_fitted(msg:str)->NotFittedError:
     "A `NotFittedError` that is also scikit-learn's once scikit-learn is imported (only then can a caller catch that one)."
     sk = sys.modules.get('sklearn.exceptions')
     return (NotFittedError if sk is None else _also_sklearns(sk.NotFittedError))(msg)
 
+# %% ../../nbs/02h_em_mixture.ipynb #bf86e0f5
 @functools.cache
 def _also_sklearns(base:type)->type:
     "mlenb's `NotFittedError` as a subclass of scikit-learn's `base` too (made once; pickles as a call to `_not_fitted`)."
     return type('NotFittedError', (NotFittedError, base), {'__module__': __name__, '__doc__': NotFittedError.__doc__,
                                                            '__reduce__': lambda e: (_not_fitted, e.args)})
 
+# %% ../../nbs/02h_em_mixture.ipynb #a89fb0b8
 class ConvergenceWarning(UserWarning):
     "EM stopped at `max_iter` before the change in log-likelihood fell below `tol`."
 
+# %% ../../nbs/02h_em_mixture.ipynb #9313f8a7
 class MonotonicityWarning(RuntimeWarning):
     "An EM iteration lowered the log-likelihood by more than `reg_covar` and rounding allow."
 
+# %% ../../nbs/02h_em_mixture.ipynb #8244ab48
 class ScaleWarning(UserWarning):
     "The data's variance is at most `reg_covar`: the regularisation, not the data, sets every covariance."
 
@@ -51,6 +56,7 @@ def _out_of_memory(e:BaseException)->bool:
     if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)): return True
     return isinstance(e, RuntimeError) and any(m in str(e) for m in ("can't allocate memory", 'not enough memory', 'out of memory', 'Failed to allocate'))
 
+# %% ../../nbs/02h_em_mixture.ipynb #d3b552b3
 def _memory_advice(f):
     "Wrap a method taking data so that an allocation failure becomes a `MemoryError` pointing to out-of-core fitting."
     @functools.wraps(f)
@@ -67,6 +73,7 @@ def _memory_advice(f):
                               f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:200]}); {cure}") from e
     return g
 
+# %% ../../nbs/02h_em_mixture.ipynb #102d0e22
 def _inference(f):
     "Run an engine method in `torch.inference_mode`: a quarter less overhead per tensor operation at teaching sizes. Nothing made in it escapes: snapshots are made outside it, attributes are cloned."
     @functools.wraps(f)
@@ -122,11 +129,13 @@ class GaussianMixture:
 @functools.cache   # read on every fit (distributed workers compare arguments): inspect once
 def _defaults()->dict: return {k: p.default for k, p in inspect.signature(GaussianMixture.__init__).parameters.items() if k != 'self'}
 
+# %% ../../nbs/02h_em_mixture.ipynb #b15c281f
 @patch
 def get_params(self:GaussianMixture, deep:bool=True)->dict:
     "The constructor's arguments (scikit-learn's `get_params`)."
     return {k: getattr(self, k) for k in _defaults()}
 
+# %% ../../nbs/02h_em_mixture.ipynb #d8ba64ae
 @patch
 def set_params(self:GaussianMixture, **params)->GaussianMixture:
     "Change constructor arguments (scikit-learn's `set_params`); returns self. A refused value changes nothing."
@@ -142,17 +151,20 @@ def set_params(self:GaussianMixture, **params)->GaussianMixture:
 
 _LOCAL_ARGS = ('device', 'verbose', 'verbose_interval', 'progress', 'random_state', 'distributed', 'display_size')   # may differ between workers
 
+# %% ../../nbs/02h_em_mixture.ipynb #d2e870b5
 @patch
 def _shared_args(self:GaussianMixture)->dict:
     "The arguments every worker of a distributed fit must share (device, seed, printing and the trace's size are each worker's own)."
     return {k: v for k, v in self.get_params().items() if k not in _LOCAL_ARGS}
 
+# %% ../../nbs/02h_em_mixture.ipynb #492e6ed5
 @patch
 def __repr__(self:GaussianMixture):
     d = _defaults()
     changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not (v is d[k] or (type(v) == type(d[k]) and v == d[k]))]
     return f"GaussianMixture({', '.join(changed)})"
 
+# %% ../../nbs/02h_em_mixture.ipynb #9b3f633f
 @patch
 def __getstate__(self:GaussianMixture): return {k: None if k in ('_src', '_resp') else v for k, v in self.__dict__.items() if k != '_comm'}  # pickles carry no data
 
@@ -194,6 +206,7 @@ def __sklearn_tags__(self:GaussianMixture):
     return Tags(estimator_type='density_estimator', target_tags=TargetTags(required=False),
                 input_tags=InputTags(allow_nan=self.missing == 'marginalise'))
 
+# %% ../../nbs/02h_em_mixture.ipynb #7cf78d45
 @patch
 def __sklearn_is_fitted__(self:GaussianMixture)->bool: return getattr(self, '_params', None) is not None
 
@@ -205,6 +218,7 @@ def _fitted(self:GaussianMixture)->GMMParams:
     if getattr(self, '_params', None) is None: raise _not_fitted("This GaussianMixture is not fitted yet: call fit, init or load_state_dict first")
     return self._params[self._best]
 
+# %% ../../nbs/02h_em_mixture.ipynb #9faf54c6
 @patch
 def _out(self:GaussianMixture, t:Tensor, X=None):
     "`t` as the caller expects: a tensor for tensor data, a NumPy array for any other (scikit-learn's habit); X None: as fit's data."
@@ -212,9 +226,11 @@ def _out(self:GaussianMixture, t:Tensor, X=None):
     if numpy: return t.detach().cpu().numpy()
     return t.clone() if t.is_inference() else t   # the fit's own tensors (made in inference mode) are copied: autograd can use the copy
 
+# %% ../../nbs/02h_em_mixture.ipynb #00e0491f
 @patch
 def _public(self:GaussianMixture, t:Tensor, X=None): return self._out(t.to(self.dtype), X)
 
+# %% ../../nbs/02h_em_mixture.ipynb #aadcb55a
 @patch
 def _param(self:GaussianMixture, name:str)->Tensor:
     "The fitted attribute `name` as a tensor of `dtype` on `device` (what snapshots hold, whatever the data's kind)."
@@ -228,6 +244,7 @@ def _param(self:GaussianMixture, name:str)->Tensor:
         t = COVARIANCES[self.covariance_type].precision(U)
     return t.to(self.dtype)
 
+# %% ../../nbs/02h_em_mixture.ipynb #d06becbb
 def _attr(name, doc): return property(lambda self: self._out(self._param(name)), doc=doc)
 
 for _n, _d in [('weights_', "(K,) mixing weights"), ('means_', "(K, d) component means"),
@@ -240,6 +257,7 @@ for _n, _d in [('weights_', "(K,) mixing weights"), ('means_', "(K, d) component
 def _shape_error(name:str, t:Tensor, shape:tuple, what:str):
     if tuple(t.shape) != shape: raise ValueError(f"{name}: expected shape {shape} ({what}), got {tuple(t.shape)}")
 
+# %% ../../nbs/02h_em_mixture.ipynb #9e635236
 def _factor_precisions(P:Tensor, covariance_type:str)->tuple[Tensor, Tensor, Tensor]:
     "Upper U with U U^T = P, the covariances inv(P), and a mask of precisions that are not positive definite."
     return COVARIANCES[covariance_type].factor_precisions(P)
@@ -277,6 +295,7 @@ def _generator(self:GaussianMixture)->torch.Generator:
     try: return make_generator(self.random_state, self._device)
     except (TypeError, ValueError) as e: raise type(e)(f"random_state: {e}") from None
 
+# %% ../../nbs/02h_em_mixture.ipynb #7a8dbddb
 @patch
 def _chunk(self:GaussianMixture, RK:int, F:int)->int:
     "Rows per chunk for RK logit rows and F features: about 2 MB of work on the CPU, large on accelerators."
@@ -320,6 +339,7 @@ def _random_seed(self:GaussianMixture, g:torch.Generator)->int:
     "A seed for the random responsibilities, drawn from `g` on rank 0 and shared by every worker."
     return int(self._comm.broadcast(torch.randint(0, 2 ** 62, (1,), generator=g, device=g.device).cpu()))
 
+# %% ../../nbs/02h_em_mixture.ipynb #e0b6a50a
 @patch
 def _first_row(self:GaussianMixture, src)->int:
     "Index of this worker's first row among all workers' rows in rank order (0 in one process)."

@@ -36,6 +36,7 @@ def _kept(v):
     if isinstance(v, GMMStats): return GMMStats(v.table.clone(), v.weight.clone(), v.loglik.clone(), v.d)
     return dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
 
+# %% ../../nbs/02k_em_online.ipynb #a5a917ca
 @patch
 @_memory_advice
 def partial_fit(self:GaussianMixture,
@@ -51,6 +52,7 @@ def partial_fit(self:GaussianMixture,
         raise
     return self
 
+# %% ../../nbs/02k_em_online.ipynb #ad22ca35
 @patch
 @_inference
 def _online_step(self:GaussianMixture, X, sample_weight):

@@ -59,6 +59,7 @@ def _n_features_error(got:int, want:int)->ValueError:
     "Data with the wrong number of columns, in scikit-learn's words (which its checks look for), naming X."
     return ValueError(f"X has {got} features, but GaussianMixture is expecting {want} features as input (it was fitted on {want}); pass X with {want} columns")
 
+# %% ../../nbs/02j_em_predict.ipynb #4d3bc664
 @patch
 def _near_logits(self:GaussianMixture, X:Tensor, p:GMMParams, H:Tensor)->Tensor:
     "log(pi_k N(x | mu_k, Sigma_k)), (K, n), by the features' product in the model's dtype, for rows near enough for it."
@@ -67,6 +68,7 @@ def _near_logits(self:GaussianMixture, X:Tensor, p:GMMParams, H:Tensor)->Tensor:
     direct = self._logit_fn(p, src.r2)[0]
     return torch.cat([(H[0] @ PT if direct is None else direct(PT)[0]) for PT, _ in src.chunks(2 ** 16)], 1)
 
+# %% ../../nbs/02j_em_predict.ipynb #0be2226b
 @patch
 def _far(self:GaussianMixture, p:GMMParams, Xc:Tensor)->tuple[Tensor, Tensor]:
     "`_far_logits` of centred float64 rows, by pattern of observed entries and in chunks."
@@ -82,6 +84,7 @@ def _far(self:GaussianMixture, p:GMMParams, Xc:Tensor)->tuple[Tensor, Tensor]:
             ref[r], rel[:, r] = _far_logits(pm, ct, Xc[r][:, o])
     return ref, rel
 
+# %% ../../nbs/02j_em_predict.ipynb #1490d2a5
 @patch
 def _log_parts(self:GaussianMixture, X)->tuple[Tensor, Tensor]:
     "Logits of every component and row as ref (n,) + rel (K, n): ref in float64 (-inf below its range), rel in the model's dtype."
@@ -112,16 +115,19 @@ def _score_samples64(self:GaussianMixture, X)->Tensor:
     ref, rel = self._log_parts(X)
     return ref + rel.logsumexp(0).to(ref)
 
+# %% ../../nbs/02j_em_predict.ipynb #1a23ddc1
 @patch
 def score_samples(self:GaussianMixture, X)->Tensor:
     "Log-likelihood of each row of `X`, (n,)."
     return self._public(self._score_samples64(X), X)
 
+# %% ../../nbs/02j_em_predict.ipynb #0347ef54
 @patch
 def predict_proba(self:GaussianMixture, X)->Tensor:
     "Responsibilities: the posterior probability of each component for each row, (n, K)."
     return self._out(self._log_parts(X)[1].softmax(0).T, X)
 
+# %% ../../nbs/02j_em_predict.ipynb #b2d70697
 @patch
 def predict(self:GaussianMixture, X)->Tensor:
     "The most probable component of each row, (n,) int64."
@@ -139,27 +145,34 @@ def _loglik_n(self:GaussianMixture, X, sample_weight=None)->tuple[float, float]:
     if not n > 0: raise ValueError("X: no row has an observed entry with positive sample weight, so there is nothing to score")
     return float(torch.where(w > 0, w * s, 0.).sum()), n   # a row of weight 0 adds nothing, even at -inf
 
+# %% ../../nbs/02j_em_predict.ipynb #73fbe584
 @patch
 def score(self:GaussianMixture, X, y=None, sample_weight=None)->float:
     "Mean log-likelihood per row (weighted by `sample_weight` if given); rows with nothing observed count in neither sum nor n."
     ll, n = self._loglik_n(X, sample_weight)
     return ll / n
 
+# %% ../../nbs/02j_em_predict.ipynb #7ea96c07
 @patch
-def _n_parameters(self:GaussianMixture)->int:
+def n_parameters(self:GaussianMixture)->int:
+    "Free parameters of the fitted mixture (weights, means, covariances): the penalty in `bic` and `aic`."
     K, d = self.n_components, self.n_features_in_
     return COVARIANCES[self.covariance_type].n_cov_parameters(K, d) + K * d + K - 1
 
+GaussianMixture._n_parameters = GaussianMixture.n_parameters   # scikit-learn's private name, for code written against it
+
+# %% ../../nbs/02j_em_predict.ipynb #95def2ea
 @patch
 def bic(self:GaussianMixture, X, sample_weight=None)->float:
     "Bayesian information criterion on `X` (lower is better); n is the number (total weight) of rows with an observed entry."
     ll, n = self._loglik_n(X, sample_weight)
-    return -2 * ll + self._n_parameters() * math.log(n)
+    return -2 * ll + self.n_parameters() * math.log(n)
 
+# %% ../../nbs/02j_em_predict.ipynb #e5550954
 @patch
 def aic(self:GaussianMixture, X, sample_weight=None)->float:
     "Akaike information criterion on `X` (lower is better)."
-    return -2 * self._loglik_n(X, sample_weight)[0] + 2 * self._n_parameters()
+    return -2 * self._loglik_n(X, sample_weight)[0] + 2 * self.n_parameters()
 
 # %% ../../nbs/02j_em_predict.ipynb #159
 @patch

@@ -34,6 +34,7 @@ def _is_pandas(X)->bool:
     pd = sys.modules.get('pandas')
     return pd is not None and isinstance(X, (pd.DataFrame, pd.Series))
 
+# %% ../../nbs/02f_em_sources.ipynb #60febe61
 def _from_pandas(X, name:str='X'):
     "A pandas DataFrame or Series as a NumPy array (missing values as NaN); anything else as it is."
     if not _is_pandas(X): return X
@@ -52,6 +53,7 @@ def _is_sparse(X)->bool:
     "True for a SciPy sparse matrix or array (recognised without importing SciPy) or a sparse tensor."
     return type(X).__module__.startswith('scipy.sparse') or (isinstance(X, Tensor) and X.layout != torch.strided)
 
+# %% ../../nbs/02f_em_sources.ipynb #5effd3be
 def _as_data(
     X,                    # a tensor, NumPy array, nested lists or pandas DataFrame
     name:str='X',         # the argument's name, for messages
@@ -90,11 +92,13 @@ def _refuse_nan(t:Tensor, name:str):
         raise ValueError(f"{name}: contains NaN at index {tuple(idx[0].tolist())} ({len(idx)} entr{'y' if len(idx) == 1 else 'ies'} in all); "
                          "remove those rows, or pass missing='marginalise' to GaussianMixture to treat NaN as entries missing at random")
 
+# %% ../../nbs/02f_em_sources.ipynb #95be8a86
 def _column_sums(X:Tensor, w:Tensor, obs:Tensor|None=None)->Tensor:
     "Weighted sums of each column over its observed entries, then the weight each column's sum ran over: (2d,)."
     if obs is None: return torch.cat([w @ X, w.sum().expand(X.shape[1])])
     return torch.cat([w @ torch.where(obs, X, 0.), w @ obs.to(w.dtype)])
 
+# %% ../../nbs/02f_em_sources.ipynb #9b660662
 def _column_means(sums:Tensor, comm=None)->Tensor:
     "The centre of the data from `_column_sums` (added over all workers when `comm` is given)."
     if comm is not None: sums = comm.sum(sums)
@@ -103,6 +107,7 @@ def _column_means(sums:Tensor, comm=None)->Tensor:
     if len(empty): raise ValueError(f"X: column {int(empty[0, 0])} has no observed entry with positive weight; drop that column")
     return sums[:d] / sums[d:]
 
+# %% ../../nbs/02f_em_sources.ipynb #fed6393e
 def _max_r2(r2:float, comm=None)->float: return r2 if comm is None else float(comm.max(torch.tensor(r2, dtype=torch.float64)))
 
 # %% ../../nbs/02f_em_sources.ipynb #68
@@ -194,9 +199,14 @@ class _Missing:
 
 # %% ../../nbs/02f_em_sources.ipynb #76
 def _tensor_in(X)->bool: return isinstance(X, Tensor)   # tensors in, tensors out; anything else gets NumPy back
+
+# %% ../../nbs/02f_em_sources.ipynb #34e894d6
 def _is_2d(a)->bool: return (isinstance(a, (Tensor, np.ndarray)) and a.ndim == 2) or (_is_pandas(a) and a.ndim == 2)
+
+# %% ../../nbs/02f_em_sources.ipynb #af2dc454
 def _is_batch(b)->bool: return _is_2d(b) or (isinstance(b, (tuple, list)) and 1 <= len(b) <= 2 and _is_2d(b[0]))
 
+# %% ../../nbs/02f_em_sources.ipynb #2c1b5933
 def _is_batches(X)->bool:
     "True when `X` is an iterable of batches rather than one array."
     if isinstance(X, (Tensor, np.ndarray, str, bytes)) or _is_pandas(X) or _is_sparse(X): return False

@@ -4,12 +4,11 @@
 
 # %% ../../nbs/02b_em_stats.ipynb #3
 from __future__ import annotations
-import functools
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from .covariance import COVARIANCES, _eye, _sym, _sym_index, _triu
+from .covariance import COVARIANCES
 
 # %% auto #0
 __all__ = ['GMMStats', 'GMMParams', 'CollapseError']

@@ -4,14 +4,13 @@
 
 # %% ../../nbs/02c_em_steps.ipynb #3
 from __future__ import annotations
-import functools
 from collections.abc import Iterable
 
 import torch
 from torch import Tensor
 from ..core import LOG_2PI
-from .covariance import COVARIANCES, _eye, _triu
-from .stats import CollapseError, GMMParams, GMMStats, _precision_cholesky, _sym
+from .covariance import COVARIANCES, _eye
+from .stats import CollapseError, GMMParams, GMMStats
 
 # %% auto #0
 __all__ = ['gmm_m_step', 'gmm_natural_params', 'gmm_e_step']
@@ -108,6 +107,7 @@ def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
 # %% ../../nbs/02c_em_steps.ipynb #38
 def _to(t:Tensor, dtype:torch.dtype)->Tensor: return t if t.dtype == dtype else t.to(dtype)   # no dispatch when it is one already
 
+# %% ../../nbs/02c_em_steps.ipynb #1ba595a0
 def gmm_e_step(
     H:Tensor,                     # (R, K, F) natural parameters, in the dtype of the features
     chunks:Iterable,              # pairs (features (F, c), sample weights (c,) or None)
@@ -135,17 +135,19 @@ def _trace_precision(p:GMMParams, covariance_type:str)->Tensor:
     "tr P_k per restart and component, (R, K) or (R, 1) for tied."
     return COVARIANCES[covariance_type].trace_precision(p.precisions_cholesky, p.means.shape[-1])
 
+# %% ../../nbs/02c_em_steps.ipynb #f7948e1b
 def _product_scale(p:GMMParams, covariance_type:str)->Tensor:
     "A bound on the terms of x^T P_k x per unit |x|^2, (R, K) or (R, 1): tr P_k (Cauchy-Schwarz) for full and tied, the largest precision for diag and spherical."
     return COVARIANCES[covariance_type].product_scale(p.precisions_cholesky, p.means.shape[-1])
 
 _DIRECT_ABOVE = 1e-2   # nats: rounding bound above which the E-step uses whitened differences
 
+# %% ../../nbs/02c_em_steps.ipynb #5d3adc0e
 def _rounding_bounds(p:GMMParams, covariance_type:str, r2:float, eps:float)->Tensor:
     "Bound on the cancellation error (nats) of the features' product per restart and component, (R, K): eps s_k (|x|^2 + |mu_k|^2), s_k from `_product_scale`."
     return eps * _product_scale(p, covariance_type) * (r2 + (p.means ** 2).sum(-1))
 
-
+# %% ../../nbs/02c_em_steps.ipynb #5ef699b4
 def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
     "A function from features (F, c) to logits (R, K, c) through whitened differences U_k^T (x - mu_k)."
     U, mu = p.precisions_cholesky, p.means
@@ -166,6 +168,7 @@ def _pairs(p:GMMParams, covariance_type:str, idx:Tensor)->tuple[GMMParams, str]:
     cov, U = (p.covariances[r], p.precisions_cholesky[r]) if C.tied else (p.covariances[r, k], p.precisions_cholesky[r, k])
     return GMMParams(p.weights[r, k][None], p.means[r, k][None], cov[None], U[None]), C.untied.name
 
+# %% ../../nbs/02c_em_steps.ipynb #c5bbb1e8
 def _logits_fn(
     p:GMMParams,          # parameters (R restarts), in the coordinates the features are computed in
     covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'

@@ -21,6 +21,7 @@ def _fingerprint(v)->str:
         return f"array{a.shape} sha1 {hashlib.sha1(a.tobytes()).hexdigest()[:16]}"
     return repr(v)
 
+# %% ../../nbs/02e_em_workers.ipynb #9d0c1bf7
 class _Workers:
     "The processes EM runs on: this one alone, or all of torch.distributed's default group (gloo on CPU, NCCL on GPU)."
     calls = 0   # collectives this process has entered (every worker enters the same ones in the same order)

@@ -11,13 +11,14 @@ from .layers import *
 from .flow import *
 from .objectives import *
 from .trainer import *
+from .graph import *
 from .transforms import _D_SHIFT, _RQSplineFn, _activation, _check_dim, _check_hidden, _check_numel, _generator, _in_torch_func, _int_tensor, _layer_context, _mlp_numel, _rqs_fast, _rqs_reference, _rqs_tables
 from .layers import _check_mask
-from .flow import _LAYER_BYTES, _LOG_2PI, _check_layers, _check_layers_fit, _check_rows, _masks, _row_bytes, _seeded, _shape, _zero_density_if_overflowed
+from .flow import _LAYER_BYTES, _check_layers, _check_layers_fit, _check_rows, _masks, _row_bytes, _seeded, _shape, _zero_density_if_overflowed
 from .objectives import _check_levels, _path_gradient, _to_bits
 from .trainer import _Target, _attach_grads, _finite_rows, _flatten_parameters, _sub_seed, _watched
 from .flow import patch_classmethod
 
 # %% ../../nbs/03_flows.ipynb #329ab227
-from . import transforms, layers, flow, objectives, trainer
-__all__ = [n for m in (transforms, layers, flow, objectives, trainer) for n in m.__all__]
+from . import transforms, layers, flow, objectives, trainer, graph
+__all__ = [n for m in (transforms, layers, flow, objectives, trainer, graph) for n in m.__all__]

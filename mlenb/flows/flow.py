@@ -4,17 +4,15 @@
 
 # %% ../../nbs/03c_flows_flow.ipynb #427d7345
 from __future__ import annotations
-import contextlib, copy, inspect, itertools, math, numbers, time, warnings
-from collections.abc import Callable, Sequence
+import contextlib, copy, inspect, math, numbers
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
-from ..core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        check_seed, check_memory, progress, Snapshot, Trace)
+from ..core import LOG_2PI, as_tensor, check_int, check_seed, check_memory
 from fastcore.basics import patch
 from .transforms import *
 from .transforms import _check_dim, _check_hidden, _generator, _in_torch_func, _mlp_numel
@@ -22,7 +20,7 @@ from .layers import *
 from .layers import _check_mask
 
 # %% auto #0
-__all__ = ['FlowLayers', 'Flow', 'checkerboard']
+__all__ = ['FLOW_PRESETS', 'FlowLayers', 'Flow', 'checkerboard', 'preset_options']
 
 # %% ../../nbs/03c_flows_flow.ipynb #f22052ad
 def patch_classmethod(f):
@@ -42,8 +40,6 @@ class FlowLayers(NamedTuple):
     names: list     # the L layers' class names
 
 # %% ../../nbs/03c_flows_flow.ipynb #64
-_LOG_2PI = math.log(2 * math.pi)
-
 class Flow(nn.Module, Distribution):
     "A normalizing flow: a torch `Distribution` on R^D whose density is a base density through a chain of transforms."
     arg_constraints, support, has_rsample = {}, constraints.real_vector, True
@@ -75,9 +71,10 @@ class Flow(nn.Module, Distribution):
 # %% ../../nbs/03c_flows_flow.ipynb #66
 @patch
 def _base_log_prob(self:Flow, z:Tensor)->Tensor:
-    if self.base is None: return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * _LOG_2PI
+    if self.base is None: return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * LOG_2PI
     return self.base.log_prob(z)
 
+# %% ../../nbs/03c_flows_flow.ipynb #762a42d7
 @patch
 def _base_sample(self:Flow, n:int, seed)->Tensor:
     if self.base is None:
@@ -99,6 +96,7 @@ def _check_points(self:Flow, x, name:str='x')->tuple[Tensor, torch.Size]:
         raise ValueError(f"{name}: expected shape (..., {self.dim}) for this {self.dim}-D flow, got {tuple(x.shape)}")
     return x.reshape(-1, self.dim), x.shape[:-1]
 
+# %% ../../nbs/03c_flows_flow.ipynb #9e3e1cbe
 @patch
 def _check_context(self:Flow, context, batch:torch.Size=torch.Size(), name:str='x')->tuple[Tensor|None, torch.Size]:
     "`context` as (M, C) rows for the batch shape `batch` broadcast with its own, and that shape; None for an unconditional flow."
@@ -117,6 +115,7 @@ def _check_context(self:Flow, context, batch:torch.Size=torch.Size(), name:str='
                          f"expected shape (..., {C}) with batch dimensions of size 1 or equal to {name}'s") from None
     return c.expand(*shape, C).reshape(-1, C), shape
 
+# %% ../../nbs/03c_flows_flow.ipynb #8d56619b
 @patch
 def _check_pair(self:Flow, x, context)->tuple[Tensor, Tensor|None, torch.Size]:
     "Points (N, D) and context rows (N, C) (None: unconditional), broadcast against each other, and their batch shape."
@@ -125,6 +124,7 @@ def _check_pair(self:Flow, x, context)->tuple[Tensor, Tensor|None, torch.Size]:
     if shape != batch: x = x.view(*batch, self.dim).expand(*shape, self.dim).reshape(-1, self.dim)
     return x, c, shape
 
+# %% ../../nbs/03c_flows_flow.ipynb #5c73bbe7
 def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
     "NaN from checked, finite points is arithmetic that overflowed far out: -inf (zero density) there, unless the parameters are NaN."
     nan = torch.isnan(lp)
@@ -133,11 +133,13 @@ def _zero_density_if_overflowed(model:nn.Module, lp:Tensor)->Tensor:
     if nan.any() and all(torch.isfinite(p).all() for p in model.parameters()): return lp.masked_fill(nan, -math.inf)
     return lp
 
+# %% ../../nbs/03c_flows_flow.ipynb #0e89b2d1
 @patch
 def _log_prob(self:Flow, x:Tensor, context:Tensor|None=None)->Tensor:
     z, ladj = self.transform(x, context)
     return self._base_log_prob(z) + ladj
 
+# %% ../../nbs/03c_flows_flow.ipynb #e045b260
 @patch
 def log_prob(self:Flow,
     x:Tensor,                    # points (..., D)
@@ -148,6 +150,7 @@ def log_prob(self:Flow,
     if not len(x): return x.new_zeros(batch)   # no points: no work
     return _zero_density_if_overflowed(self, self._log_prob(x, c)).view(batch)
 
+# %% ../../nbs/03c_flows_flow.ipynb #db16d6f8
 @patch
 def forward(self:Flow, x:Tensor, check:bool=True, context:Tensor|None=None)->Tensor: # points (..., D); `check=False` skips the input checks (x, context must be (N, D), (N, C))
     "`log_prob(x, context)`, so that `flow(x)` and `torch.func.functional_call` work."
@@ -164,16 +167,19 @@ def _shape(sample_shape)->torch.Size:
     if math.prod(shape) >= 2**63: raise ValueError(f"sample_shape={sample_shape!r}: expected fewer than 2**63 draws in all")
     return shape
 
+# %% ../../nbs/03c_flows_flow.ipynb #11cd0242
 def _row_bytes(model:nn.Module)->int:
     "Rough bytes per point of a pass with gradients: thrice every linear layer's outputs, and a few copies of the point per layer."
     widths = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
     return (3 * widths + 32 * model.dim * max(len(getattr(model, 'transform', ())), 1)) * model.dtype.itemsize
 
+# %% ../../nbs/03c_flows_flow.ipynb #f7537359
 def _check_rows(model:nn.Module, name:str, value, n:int)->int:
     "Refuse, naming `name`, `n` points that cannot pass through `model` in memory."
     check_memory(f"{name}={value!r}", n * _row_bytes(model), model.device)
     return n
 
+# %% ../../nbs/03c_flows_flow.ipynb #0405f0ec
 @patch
 def _draw_base(self:Flow, sample_shape, seed, context)->tuple[Tensor, Tensor|None, torch.Size]:
     "Base draws for `sample_shape` times the context's batch shape, the context row of each draw, and the shape of the draws."
@@ -184,6 +190,7 @@ def _draw_base(self:Flow, sample_shape, seed, context)->tuple[Tensor, Tensor|Non
     if c is not None: c = c[None].expand(n, *c.shape).reshape(-1, self.context_dim)   # draw-major: one context, no copy
     return z, c, shape + cb
 
+# %% ../../nbs/03c_flows_flow.ipynb #2371c088
 @patch
 def rsample(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws (an int n: (n,))
@@ -195,17 +202,20 @@ def rsample(self:Flow,
     x, _ = self.transform.inverse(z, c)
     return x.view(*shape, self.dim)
 
+# %% ../../nbs/03c_flows_flow.ipynb #7869a9ae
 @patch
 def sample(self:Flow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None, context:Tensor|None=None)->Tensor: # see `rsample`
     "Draws without a graph."
     with torch.no_grad(): return self.rsample(sample_shape, seed, context)   # (ContinuousFlow shares this one)
 
+# %% ../../nbs/03c_flows_flow.ipynb #5f0e9edf
 @patch
 def _push(self:Flow, z:Tensor, context:Tensor|None=None)->tuple[Tensor, Tensor]:
     "Base points (N, D) (and context rows (N, C)) pushed to data space, and the log-density of the results."
     x, ladj = self.transform.inverse(z, context)
     return x, self._base_log_prob(z) - ladj
 
+# %% ../../nbs/03c_flows_flow.ipynb #9200e281
 @patch
 def rsample_and_log_prob(self:Flow,
     sample_shape=torch.Size(),           # shape of the batch of draws
@@ -228,6 +238,7 @@ def log_prob_layers(self:Flow,
     points, ladjs = self.transform.forward_layers(x, c)
     return FlowLayers(points, ladjs, _zero_density_if_overflowed(self, self._base_log_prob(points[-1]) + sum(ladjs)), [type(t).__name__ for t in self.transform])
 
+# %% ../../nbs/03c_flows_flow.ipynb #62e3efd2
 @patch
 def energy(self:Flow,
     x:Tensor,                  # points (N, D)
@@ -269,20 +280,24 @@ def checkerboard(
     r, c = torch.arange(height), torch.arange(width)
     return ((r[:, None] + c[None, :]) % 2 == 0).reshape(-1)
 
+# %% ../../nbs/03c_flows_flow.ipynb #82ac7fd5
 def _masks(dim:int, mask, layers:int)->list[Tensor]:
     "Coupling masks for `layers` layers: `mask` (None: the first half) on even layers, its complement on odd ones."
     first = torch.arange(dim) < dim // 2 if mask is None else _check_mask(mask, dim)
     return [first if i % 2 == 0 else ~first for i in range(layers)]
 
+# %% ../../nbs/03c_flows_flow.ipynb #e161f41e
 def _check_layers(layers)->int: return check_int('layers', layers, low=1)
 
 _LAYER_BYTES = 32 * 1024   # Python's bookkeeping of one layer (modules, tensors, dicts: 9 to 25 KiB measured), beyond its numbers
 
+# %% ../../nbs/03c_flows_flow.ipynb #9b24b4d9
 def _check_layers_fit(numel:int, **sizes):
     "Refuse, before anything is built, `sizes['layers']` layers of `numel` numbers each that cannot fit in memory; the message shows `sizes`."
     per = numel * torch.get_default_dtype().itemsize + _LAYER_BYTES
     check_memory(', '.join(f"{k}={v!r}" for k, v in sizes.items()), sizes['layers'] * per)
 
+# %% ../../nbs/03c_flows_flow.ipynb #11570a9e
 @contextlib.contextmanager
 def _seeded(seed:int|None):
     "Seed torch's global generator with `seed` inside the block, and restore it after; nothing for None."
@@ -294,6 +309,7 @@ def _seeded(seed:int|None):
         torch.manual_seed(seed)
         yield
 
+# %% ../../nbs/03c_flows_flow.ipynb #53439186
 @patch_classmethod
 def realnvp(cls:Flow,
     dim:int,               # number of coordinates, at least 2
@@ -312,6 +328,7 @@ def realnvp(cls:Flow,
     masks = _masks(dim, mask, layers)
     with _seeded(seed): return cls([AffineCoupling(dim, m, hidden, activation, context) for m in masks], base)
 
+# %% ../../nbs/03c_flows_flow.ipynb #0b0bb12a
 @patch_classmethod
 def maf(cls:Flow,
     dim:int,               # number of coordinates, at least 2
@@ -329,6 +346,7 @@ def maf(cls:Flow,
     orders = [torch.arange(dim), torch.arange(dim - 1, -1, -1)]
     with _seeded(seed): return cls([MaskedAutoregressive(dim, hidden, activation, orders[i % 2], context) for i in range(layers)], base)
 
+# %% ../../nbs/03c_flows_flow.ipynb #2116c223
 @patch_classmethod
 def nsf(cls:Flow,
     dim:int,               # number of coordinates, at least 2
@@ -362,3 +380,13 @@ def nsf(cls:Flow,
         else: ts = [SplineCoupling(dim, m, hidden, activation, bins, bound, context) for m in _masks(dim, mask, layers)]
     if mixing: ts = [u for i, t in enumerate(ts) for u in ([t, LULinear(dim, seed=i)] if i < len(ts) - 1 else [t])]   # starts as a fixed permutation
     return cls(([ActNorm(dim)] if actnorm else []) + ts, base)
+
+# %% ../../nbs/03c_flows_flow.ipynb #655d5f52
+FLOW_PRESETS = {'nsf': Flow.nsf, 'realnvp': Flow.realnvp, 'maf': Flow.maf}   # name -> preset constructor
+
+def preset_options(
+    make:Callable,    # a preset, e.g. `Flow.nsf`
+    **options,        # keyword arguments a front end would like to pass
+)->dict:
+    "The `options` that the preset `make` takes."
+    return {k: v for k, v in options.items() if k in inspect.signature(make).parameters}

@@ -4,17 +4,11 @@
 
 # %% ../../nbs/03b_flows_layers.ipynb #f473c6f3
 from __future__ import annotations
-import contextlib, copy, inspect, itertools, math, numbers, time, warnings
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.distributions import Distribution, constraints
+from torch import Tensor
 
-from ..core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        check_seed, check_memory, progress, Snapshot, Trace)
+from ..core import check_int
 from .transforms import *
 from .transforms import _check_dim, _int_tensor, _layer_context
 
@@ -82,6 +76,7 @@ class AffineCoupling(Coupling):
     def __init__(self, dim:int, mask=None, hidden=(64, 64), activation:str='relu', context:int=0): # see `Coupling`
         super().__init__(dim, AffineMap(), mask, hidden, activation, context)
 
+# %% ../../nbs/03b_flows_layers.ipynb #0a60e3bf
 class SplineCoupling(Coupling):
     "Rational-quadratic spline coupling layer (Durkan et al. 2019, neural spline flows)."
     def __init__(self,
@@ -131,6 +126,7 @@ class MaskedAutoregressive(Autoregressive):
     def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, context:int=0): # see `Autoregressive`
         super().__init__(dim, AffineMap(), hidden, activation, order, context)
 
+# %% ../../nbs/03b_flows_layers.ipynb #8037cae3
 class SplineAutoregressive(Autoregressive):
     "Rational-quadratic spline autoregressive layer (Durkan et al. 2019)."
     def __init__(self, dim:int, hidden=(64, 64), activation:str='relu', order=None, bins:int=8, bound:float=5., context:int=0): # see `Autoregressive`, `SplineMap`

@@ -4,23 +4,21 @@
 
 # %% ../../nbs/03d_flows_objectives.ipynb #d3a69f38
 from __future__ import annotations
-import contextlib, copy, inspect, itertools, math, numbers, time, warnings
-from collections.abc import Callable, Sequence
+import math, time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
-from ..core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        check_seed, check_memory, progress, Snapshot, Trace)
+from ..core import LOG_2PI, make_generator, as_tensor, check_int, check_float, check_choice, check_memory
 from fastcore.basics import patch
 from .transforms import *
 from .transforms import _check_dim, _generator
 from .layers import *
 from .flow import *
-from .flow import _LOG_2PI, _check_rows, _seeded, _shape, _zero_density_if_overflowed
+from .flow import _check_rows, _seeded, _shape, _zero_density_if_overflowed
 
 # %% auto #0
 __all__ = ['ESTIMATORS', 'OBJECTIVES', 'reverse_kl_loss', 'nll_loss', 'GradientStats', 'gradient_variance', 'score', 'ssm_loss',
@@ -41,6 +39,7 @@ def _path_gradient(
     s = (g * y).sum(-1)
     return v.detach(), (s - s.detach()).mean()
 
+# %% ../../nbs/03d_flows_objectives.ipynb #40107075
 def reverse_kl_loss(
     flow:Flow,                          # the model
     log_p:Callable,                     # the target's log-density up to a constant: (N, D) -> (N,)
@@ -83,6 +82,7 @@ class GradientStats(NamedTuple):
     mean_norm: float    # norm of the average gradient
     mean: Tensor        # the average gradient, flattened
 
+# %% ../../nbs/03d_flows_objectives.ipynb #69a956d6
 def gradient_variance(
     flow:Flow,                 # the model
     log_p:Callable,            # target log-density up to a constant
@@ -119,6 +119,7 @@ def score(
     with torch.enable_grad():
         return -torch.autograd.grad(flow.energy(x).sum(), x, create_graph=create_graph)[0]
 
+# %% ../../nbs/03d_flows_objectives.ipynb #d4a15698
 def ssm_loss(
     flow:Flow,                          # the model
     x:Tensor,                           # a batch of data (N, D)
@@ -133,6 +134,7 @@ def ssm_loss(
         hv = torch.autograd.grad((s * v).sum(), x, create_graph=True)[0]
     return ((hv * v).sum(-1) + 0.5 * (s * s).sum(-1)).mean()
 
+# %% ../../nbs/03d_flows_objectives.ipynb #b8b5566c
 def dsm_loss(
     flow:Flow,                          # the model
     x:Tensor,                           # a batch of data (N, D)
@@ -186,6 +188,7 @@ def _divergence(self:ContinuousFlow, x:Tensor, t:float, eps:Tensor|None)->tuple[
         else: div = sum(torch.autograd.grad(v[:, i].sum(), xg, create_graph=keep, retain_graph=True)[0][:, i] for i in range(self.dim))
     return (v, div) if keep else (v.detach(), div.detach())
 
+# %% ../../nbs/03d_flows_objectives.ipynb #b5b07ff7
 @patch
 def _integrate(self:ContinuousFlow, x:Tensor, t0:float, t1:float, with_div:bool, eps:Tensor|None=None)->tuple[Tensor, Tensor]:
     "RK4 from t0 to t1; returns the end point and the integral of the divergence along the way."
@@ -208,8 +211,9 @@ def _log_prob(self:ContinuousFlow, x:Tensor, seed=None)->Tensor:
     if self.divergence == 'hutchinson':
         eps = torch.randint(0, 2, x.shape, generator=_generator(seed, x.device), device=x.device).to(x.dtype) * 2 - 1
     z, acc = self._integrate(x, 1., 0., True, eps)     # backwards in time: acc = -integral of the divergence
-    return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * _LOG_2PI + acc
+    return -0.5 * (z * z).sum(-1) - 0.5 * self.dim * LOG_2PI + acc
 
+# %% ../../nbs/03d_flows_objectives.ipynb #c6d33e88
 @patch
 def log_prob(self:ContinuousFlow,
     x:Tensor,                           # points (..., D)
@@ -221,6 +225,7 @@ def log_prob(self:ContinuousFlow,
     x, batch = Flow._check_points(self, x)
     return _zero_density_if_overflowed(self, self._log_prob(x, seed)).view(batch)
 
+# %% ../../nbs/03d_flows_objectives.ipynb #c474659a
 @patch
 def rsample(self:ContinuousFlow, sample_shape=torch.Size(), seed:int|torch.Generator|None=None, context=None)->Tensor: # see `Flow.rsample`
     "Draws: base noise integrated forwards from t=0 to t=1 (differentiable through the solver)."
@@ -254,10 +259,12 @@ def _check_levels(X:Tensor, levels:int, what:str):
     if ((X != X.round()) | (X < 0) | (X >= levels)).any():
         raise ValueError(f"{what} integers in 0..{levels - 1}, got values in [{float(X.min()):g}, {float(X.max()):g}]")
 
+# %% ../../nbs/03d_flows_objectives.ipynb #f84de021
 def _to_bits(nll:float, dim:int, levels:int|None)->float:
     "A dequantised NLL in nats (per point) as bits per dimension of the discrete data; NaN without levels."
     return math.nan if levels is None else (nll + dim * math.log(levels)) / (dim * math.log(2))
 
+# %% ../../nbs/03d_flows_objectives.ipynb #65926a20
 @torch.no_grad()
 def bits_per_dim(
     flow:Flow,                          # a flow on the unit cube (e.g. with `Logit` first)

@@ -4,17 +4,15 @@
 
 # %% ../../nbs/03e_flows_trainer.ipynb #c0f86a5b
 from __future__ import annotations
-import contextlib, copy, inspect, itertools, math, numbers, time, warnings
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+import copy, itertools, math, numbers, time, warnings
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution
 
 from ..core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        check_seed, check_memory, progress, Snapshot, Trace)
+                        check_seed, check_memory, progress, cell_centres, Snapshot, Trace)
 from fastcore.basics import patch
 from .transforms import *
 from .transforms import _check_dim
@@ -25,7 +23,7 @@ from .objectives import *
 from .objectives import _check_levels, _to_bits
 
 # %% auto #0
-__all__ = ['TrainingDiverged', 'Trainer']
+__all__ = ['SCHEDULES', 'TrainingDiverged', 'Trainer']
 
 # %% ../../nbs/03e_flows_trainer.ipynb #108
 class TrainingDiverged(RuntimeError):
@@ -36,6 +34,7 @@ def _sub_seed(seed:int, k:int)->int:
     "The run's k-th stream of randomness, still a seed in `check_seed`'s range."
     return (seed + k) % 2**63
 
+# %% ../../nbs/03e_flows_trainer.ipynb #20aa61ad
 def _finite_rows(log_p:Callable)->Callable:
     "`log_p` that gives NaN, without calling it there, at rows that are not finite (a diverging flow's draws): the loss says so, not the target."
     def f(x:Tensor)->Tensor:
@@ -43,6 +42,7 @@ def _finite_rows(log_p:Callable)->Callable:
         return torch.where(ok, log_p(torch.where(ok[..., None], x, 0.)), math.nan)   # no branch: CUDA graphs and compile keep working
     return f
 
+# %% ../../nbs/03e_flows_trainer.ipynb #5b467ffd
 class _Target:
     "What the trainer knows about a target: how to draw from it, its log-density, entropy, bounds and validation set."
     def __init__(self, target, dim:int, device:torch.device, dtype:torch.dtype, seed:int, val_size:int, levels:int|None=None,
@@ -138,6 +138,7 @@ def _flatten_parameters(module:nn.Module)->tuple[nn.Parameter, Tensor, list]:
         off += k
     return nn.Parameter(flat), grad, ps
 
+# %% ../../nbs/03e_flows_trainer.ipynb #bf4ba678
 def _attach_grads(ps:list, grad:Tensor):
     "Point every parameter's .grad at its slice of the flat gradient (again, if someone reset them)."
     off = 0
@@ -145,6 +146,12 @@ def _attach_grads(ps:list, grad:Tensor):
         k = p.numel()
         if p.grad is None or p.grad.data_ptr() != grad[off:off + k].data_ptr(): p.grad = grad[off:off + k].view_as(p)
         off += k
+
+# %% ../../nbs/03e_flows_trainer.ipynb #f17e84c1
+SCHEDULES = {   # name -> factor(t, horizon) on the base learning rate at step t; horizon None: not known yet
+    'constant': lambda t, horizon: 1.,
+    'cosine': lambda t, horizon: 0.5 * (1 + math.cos(math.pi * min(t, horizon) / horizon)) if horizon else 1.,
+}
 
 # %% ../../nbs/03e_flows_trainer.ipynb #115
 class Trainer:
@@ -155,7 +162,7 @@ class Trainer:
         objective:str='nll',           # one of `OBJECTIVES`
         lr:float=2e-3,                 # Adam's learning rate (the peak, with a schedule)
         batch_size:int=512,            # points (or base draws) per step
-        schedule:str='cosine',         # 'cosine': lr decays to zero over `total_steps` (or each `fit`; `step` alone keeps it), or 'constant'
+        schedule:str='cosine',         # one of `SCHEDULES`: 'cosine' decays lr to zero over `total_steps` (or each `fit`; `step` alone keeps it), 'constant'
         total_steps:int|None=None,     # the cosine schedule's length; None: set by each `fit(steps)`
         seed:int=0,                    # seeds every random number of the run
         device:str|torch.device|None=None, # None: where the flow is; else the flow moves there
@@ -184,7 +191,7 @@ class Trainer:
             raise ValueError(f"objective={objective!r}: " + (f"{self._obj.label} trains a ContinuousFlow" if self._obj.continuous else
                              "a ContinuousFlow is trained by objective='cfm' (its likelihood needs an ODE solve)"))
         self.lr, self.batch_size = check_float('lr', lr, low=0, low_open=True), check_int('batch_size', batch_size, low=1)
-        self.base_lr, self.schedule = self.lr, check_choice('schedule', schedule, ('constant', 'cosine'))
+        self.base_lr, self.schedule = self.lr, check_choice('schedule', schedule, tuple(SCHEDULES))
         self.total_steps = None if total_steps is None else check_int('total_steps', total_steps, low=1)
         self._horizon = self.total_steps
         self.seed, self.eval_every, self.grid_every = check_seed('seed', seed), check_int('eval_every', eval_every, low=1), check_int('grid_every', grid_every, low=0)
@@ -242,6 +249,7 @@ def _check_target(self:Trainer):
         if rough: warnings.warn(f"objective={o!r} needs a continuous score; this flow has {sorted(set(rough))} (piecewise linear or only C1), "
                                 "so sliced score matching is biased and may diverge: use affine layers with activation='silu', or 'dsm'")
 
+# %% ../../nbs/03e_flows_trainer.ipynb #d2aa4cfd
 @patch
 def _check_context(self:Trainer, context, objective:str, levels:int|None):
     "A conditional flow needs its training contexts and maximum likelihood; an unconditional one takes none."
@@ -253,6 +261,7 @@ def _check_context(self:Trainer, context, objective:str, levels:int|None):
     if C and not OBJECTIVES[objective].conditional: raise ValueError(f"objective={objective!r}: a conditional flow is trained by maximum likelihood on (x, context) pairs, objective='nll'")
     if C and levels is not None: raise ValueError(f"dequantize={levels}: not available for a conditional flow")
 
+# %% ../../nbs/03e_flows_trainer.ipynb #36473134
 @patch
 def _check_sizes(self:Trainer, val_size:int):
     "Refuse, before any draw, a batch pool, validation set or density grid that cannot fit in the device's memory."
@@ -273,6 +282,7 @@ def _make_optimizer(self:Trainer)->torch.optim.Optimizer:
     try: return torch.optim.Adam([self._flat], fused=True, **kw)
     except (RuntimeError, TypeError, ValueError): return torch.optim.Adam([self._flat], **kw)
 
+# %% ../../nbs/03e_flows_trainer.ipynb #732baf61
 @patch
 def _init_state(self:Trainer):
     if isinstance(self.flow, Flow) and self.target.has_samples and not self._obj.reverse:
@@ -285,11 +295,13 @@ def _init_state(self:Trainer):
     self.best_nll, self._best, self._stale = math.inf, None, 0
     self._good = self._state()
 
+# %% ../../nbs/03e_flows_trainer.ipynb #2037d9e0
 @patch
 def _flatten(self:Trainer):
     self._flat, self._grad, self._params = _flatten_parameters(self.flow)
     self._ptrs = [p.data_ptr() for p in self._params]   # where each parameter's view of the flat buffer starts
 
+# %% ../../nbs/03e_flows_trainer.ipynb #df0e42ee
 @patch
 def _state(self:Trainer)->dict:
     "Copies of what a rollback needs: the flow's and the optimiser's state and the step."
@@ -313,6 +325,7 @@ def _own_parameters(self:Trainer):
         p.data = flat[off:off + p.numel()].view_as(p)
         off += p.numel()
 
+# %% ../../nbs/03e_flows_trainer.ipynb #5224986f
 @patch
 def _retype(self:Trainer):
     "Rebuild the buffers, the optimiser (its state cast), the validation set and the pool in the flow's new dtype."
@@ -340,12 +353,14 @@ def _draw_pool(self:Trainer):
     else: self._pool = tuple(draw[b]() for b in self._obj.batch)   # in order: the generator's stream stays as it was
     self._pos = 0
 
+# %% ../../nbs/03e_flows_trainer.ipynb #9d5635f2
 @patch
 def _next_batch(self:Trainer)->tuple:
     if self._pos >= self.pool: self._draw_pool()
     self._pos += 1
     return tuple(p[self._pos - 1] for p in self._pool)
 
+# %% ../../nbs/03e_flows_trainer.ipynb #b7913c76
 @patch
 def _loss(self:Trainer, *batch)->Tensor:
     "The objective on one batch."
@@ -383,18 +398,19 @@ def step(self:Trainer,
         self._diverged(self.step_count, f"the update of step {self.step_count} overflowed: {self._bad_layer()}")
     dt = time.perf_counter() - t0
     self.elapsed += dt
-    if self.schedule != 'constant': self._apply_lr()   # the snapshot shows the rate of the next step
+    self._apply_lr()   # the snapshot shows the rate of the next step
     stopped = self.stopped
     snap = self._record('train', loss_sum / n, gn_sum / n, n / dt)
     if self.stopped and not stopped: snap = self._record('early_stop', math.nan, math.nan, math.nan)
     return snap
 
+# %% ../../nbs/03e_flows_trainer.ipynb #6d8c7125
 @patch
 def _run_eager(self:Trainer, n:int)->tuple[float, float, int|None]:
     "n updates, each loss and gradient norm checked before the optimiser may use them."
     loss_sum = gn_sum = 0.
     for _ in range(n):
-        if self.schedule != 'constant': self._apply_lr()
+        self._apply_lr()
         batch = self._next_batch()
         loss = self._loss_fn(*batch)
         lv = loss.item()
@@ -433,6 +449,7 @@ def _bad_layer(self:Trainer)->str:
                     return f"layer {i} ({type(t).__name__}) gives non-finite values on {'base draws' if rkl else 'the batch'}"
     return 'the loss is not finite (every layer is finite: look at the target or the objective)'
 
+# %% ../../nbs/03e_flows_trainer.ipynb #86f85856
 @patch
 def _diverged(self:Trainer, bad_step:int, why:str|None=None): # the step that failed; what went wrong (None: a non-finite loss)
     why = why or f"the {self.objective} loss was not finite at step {bad_step}; {self._bad_layer()}"
@@ -443,13 +460,14 @@ def _diverged(self:Trainer, bad_step:int, why:str|None=None): # the step that fa
     self._record('diverged', math.nan, math.nan, math.nan)
     raise TrainingDiverged(self.stopped)
 
+# %% ../../nbs/03e_flows_trainer.ipynb #62c86093
 @patch
 def _restore(self:Trainer, state:dict):
     "Load a state made by `_state` (in place: the flat buffers stay where they are)."
     self.flow.load_state_dict(state['flow'])
     self.optimizer.load_state_dict(state['optimizer'])
     self.step_count, self._graph = state['step'], None
-    if isinstance(self.optimizer.param_groups[0]['lr'], Tensor) or self.schedule != 'constant': self._apply_lr()
+    self._apply_lr()   # the optimiser's state brought back its own rate
 
 # %% ../../nbs/03e_flows_trainer.ipynb #129
 @patch
@@ -462,6 +480,7 @@ def _mean_log_prob(self:Trainer, x:Tensor, chunk:int=8192, context:Tensor|None=N
         for a, c in zip(x.split(chunk), context.split(chunk)): total += float(self.flow._log_prob(a, c).double().sum())
     return total / len(x)
 
+# %% ../../nbs/03e_flows_trainer.ipynb #df1cb8a2
 @patch
 def _eval_context(self:Trainer, n:int)->Tensor|None:
     "Contexts for n evaluation draws of a conditional flow: the validation set's, in turn (so the draws follow the data's marginal); None otherwise."
@@ -469,22 +488,20 @@ def _eval_context(self:Trainer, n:int)->Tensor|None:
     vc = self.target.val_ctx
     return vc[torch.arange(n, device=vc.device) % len(vc)]
 
+# %% ../../nbs/03e_flows_trainer.ipynb #4b314cb0
 @patch
 def _eval_noise(self:Trainer, n:int)->Tensor:
     g = torch.Generator(device=self.device); g.set_state(self._eval_g_state)
     return torch.randn(n, self.flow.dim, generator=g, device=self.device, dtype=self.flow.dtype)
 
+# %% ../../nbs/03e_flows_trainer.ipynb #1d0f776a
 @patch
 @torch.no_grad()
 def _grid(self:Trainer)->tuple[Tensor, tuple]|None:
     b = self.target.bounds
     if b is None or self.flow.dim != 2 or self.context_dim: return None   # a conditional flow has a density per context, none to draw
     n = self.grid_size
-    (x0, x1), (y0, y1) = b
-    xs = torch.linspace(x0, x1, n + 1, dtype=torch.float64)[:-1] + (x1 - x0) / (2 * n)
-    ys = torch.linspace(y0, y1, n + 1, dtype=torch.float64)[:-1] + (y1 - y0) / (2 * n)
-    X, Y = torch.meshgrid(xs, ys, indexing='xy')
-    pts = torch.stack([X, Y], -1).view(-1, 2).to(self.device, self.flow.dtype)
+    pts = cell_centres(b, n)[2].view(-1, 2).to(self.device, self.flow.dtype)
     return torch.cat([self.flow._log_prob(c) for c in pts.split(8192)]).view(n, n).cpu(), b
 
 # %% ../../nbs/03e_flows_trainer.ipynb #130
@@ -493,6 +510,7 @@ def _watched(snap:Snapshot)->tuple[str, float]:
     if OBJECTIVES[snap.objective].reverse or math.isnan(snap.val_nll): return 'reverse KL estimate', snap.rkl
     return 'validation NLL', snap.val_nll
 
+# %% ../../nbs/03e_flows_trainer.ipynb #d00e712e
 @patch
 @torch.no_grad()
 def _record(self:Trainer, event:str, loss:float, grad_norm:float, steps_per_s:float)->Snapshot:
@@ -546,7 +564,7 @@ def fit(self:Trainer,
     "Train for `steps` steps, a snapshot every `eval_every`; returns the trainer."
     steps = check_int('steps', steps, low=0)
     self.stopped, self._stale = None, 0
-    if self.schedule == 'cosine' and self.total_steps is None: self._horizon = self.step_count + steps
+    if self.total_steps is None: self._horizon = self.step_count + steps   # the schedule ends with this fit
     full, rest = divmod(steps, self.eval_every)
     chunks = itertools.chain(itertools.repeat(self.eval_every, full), [rest] if rest else [])   # lazy: any number of steps
     bar = progress(chunks, enabled=self.progress, total=full + bool(rest), desc=f"{self.objective} on {self.target.name}")
@@ -563,60 +581,15 @@ def set_lr(self:Trainer, lr:float): # the new learning rate
     self.base_lr = check_float('lr', lr, low=0, low_open=True)
     self._apply_lr()
 
+# %% ../../nbs/03e_flows_trainer.ipynb #12408de3
 @patch
 def _apply_lr(self:Trainer, t:int|None=None): # the step about to be taken; None: the current step count
     "Set the optimiser's learning rate for step `t` from the schedule."
-    lr, t = self.base_lr, self.step_count if t is None else t
-    if self.schedule == 'cosine' and self._horizon:
-        lr *= 0.5 * (1 + math.cos(math.pi * min(t, self._horizon) / self._horizon))
+    lr = self.base_lr * SCHEDULES[self.schedule](self.step_count if t is None else t, self._horizon)
     self.lr = lr
     for group in self.optimizer.param_groups:
         if isinstance(group['lr'], Tensor): group['lr'].fill_(lr)    # a captured graph reads it from there
         else: group['lr'] = lr
-
-# %% ../../nbs/03e_flows_trainer.ipynb #138
-@patch
-def _capture(self:Trainer, warmup:int=3)->list:
-    "Take `warmup` real steps on a side stream, then capture one update; returns the warm-up (loss, grad norm) pairs."
-    if self._pool is None: self._draw_pool()
-    static = tuple(torch.empty_like(p[0]) for p in self._pool)
-    side, taken = torch.cuda.Stream(self.device), []
-    side.wait_stream(torch.cuda.current_stream(self.device))
-    with torch.cuda.stream(side):
-        for i in range(warmup):
-            if self.schedule != 'constant': self._apply_lr(self.step_count + i)
-            for s, b in zip(static, self._next_batch()): s.copy_(b)
-            taken.append(self._update(static))
-    torch.cuda.current_stream(self.device).wait_stream(side)
-    self._acc = torch.zeros(2, device=self.device, dtype=torch.float64)       # sums of the loss and the grad norm
-    self._first_bad = torch.full((), -1, device=self.device, dtype=torch.long)
-    self._t = torch.zeros((), device=self.device, dtype=torch.long)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        loss, gn = self._update(static)
-        bad = ~(torch.isfinite(loss) & torch.isfinite(gn))
-        self._first_bad.copy_(torch.where((self._first_bad < 0) & bad, self._t, self._first_bad))
-        self._t.add_(1)
-        self._acc.add_(torch.stack([loss, gn]).double())
-    self._graph, self._static = graph, static
-    return taken
-
-@patch
-def _run_graph(self:Trainer, n:int)->tuple[float, float, int|None]:
-    self._bad_batch = None
-    warm = self._capture(min(3, n)) if self._graph is None else []
-    self._acc.zero_(); self._first_bad.fill_(-1); self._t.zero_()
-    for i in range(len(warm), n):
-        if self.schedule != 'constant': self._apply_lr(self.step_count + i)
-        for s, b in zip(self._static, self._next_batch()): s.copy_(b)
-        self._graph.replay()
-    warm = [(float(l), float(g)) for l, g in warm]
-    (loss_sum, gn_sum), bad = self._acc.tolist(), int(self._first_bad)     # the host synchronisation of the call
-    for i, (l, g) in enumerate(warm):
-        if not (math.isfinite(l) and math.isfinite(g)): return 0., 0., self.step_count + i + 1
-    if bad >= 0: return 0., 0., self.step_count + len(warm) + bad + 1
-    self.step_count += n
-    return loss_sum + sum(l for l, _ in warm), gn_sum + sum(g for _, g in warm), None
 
 # %% ../../nbs/03e_flows_trainer.ipynb #140
 @patch
@@ -627,6 +600,7 @@ def state_dict(self:Trainer)->dict:
             'pos': self._pos if self._pool is not None else self.pool, 'best_nll': self.best_nll, 'stale': self._stale,
             'objective': self.objective, 'base_lr': self.base_lr, 'horizon': self._horizon}
 
+# %% ../../nbs/03e_flows_trainer.ipynb #0e77b39b
 @patch
 def load_state_dict(self:Trainer, state:dict):
     "Resume from `state_dict()`; the flow's parameters are copied in place."
@@ -640,6 +614,7 @@ def load_state_dict(self:Trainer, state:dict):
     if state['pos'] < self.pool: self._draw_pool(); self._pos = state['pos']
     self._good = self._state()
 
+# %% ../../nbs/03e_flows_trainer.ipynb #845b895d
 @patch
 def __repr__(self:Trainer):
     return (f"Trainer({type(self.flow).__name__}, target={self.target.name!r}, objective={self.objective!r}, lr={self.lr:g}, "

@@ -4,17 +4,14 @@
 
 # %% ../../nbs/03a_flows_transforms.ipynb #e8344ead
 from __future__ import annotations
-import contextlib, copy, inspect, itertools, math, numbers, time, warnings
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+import copy, math, numbers, time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, constraints
 
-from ..core import (resolve_device, make_generator, as_tensor, check_int, check_float, check_choice,
-                        check_seed, check_memory, progress, Snapshot, Trace)
+from ..core import make_generator, as_tensor, check_int, check_float, check_choice, check_memory
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'MIN_BIN', 'MIN_DERIV', 'Transform', 'Chain', 'Permutation', 'Reverse', 'RandomPermutation', 'ActNorm',
@@ -89,6 +86,7 @@ def _check_dim(dim, low:int=1, what:str='')->int:
     check_memory(f"dim={dim}", 32 * dim)   # a transform keeps a few vectors (or index buffers) of length dim
     return dim
 
+# %% ../../nbs/03a_flows_transforms.ipynb #d015ae6f
 def _check_hidden(hidden)->tuple[int, ...]:
     "`hidden` as a tuple of layer widths: an int means two layers of that width."
     given = hidden
@@ -100,20 +98,24 @@ def _check_hidden(hidden)->tuple[int, ...]:
             raise ValueError(f"hidden={given!r}: expected positive integer widths")
     return tuple(int(h) for h in hidden)
 
+# %% ../../nbs/03a_flows_transforms.ipynb #45a3a107
 def _mlp_numel(i:int, o:int, hidden:tuple)->int:
     "Weights and biases of a perceptron of widths i, *hidden, o."
     ws = (i, *hidden, o)
     return sum(a * b + b for a, b in zip(ws[:-1], ws[1:]))
 
+# %% ../../nbs/03a_flows_transforms.ipynb #be631e5a
 def _check_numel(what:str, numel:int)->int:
     "Refuse, naming `what`, a module of `numel` numbers (in torch's default dtype) that cannot fit in memory."
     check_memory(what, numel * torch.get_default_dtype().itemsize)
     return numel
 
+# %% ../../nbs/03a_flows_transforms.ipynb #4019906a
 def _generator(seed, device='cpu')->torch.Generator|None:
     "A generator for `seed` on `device`; None for None, so that torch's global generator draws (as torch's distributions do)."
     return None if seed is None else make_generator(seed, device)
 
+# %% ../../nbs/03a_flows_transforms.ipynb #6fdfcbdc
 def _layer_context(layer:nn.Module, context:Tensor|None)->Tensor|None:
     "`context` for a layer's conditioner: a ValueError if a conditional layer gets none or an unconditional one gets one (a check on None, not on values)."
     if layer.context_dim and context is None:
@@ -122,6 +124,7 @@ def _layer_context(layer:nn.Module, context:Tensor|None)->Tensor|None:
         raise ValueError(f"context: {type(layer).__name__} was built without context=, so it takes no context")
     return context
 
+# %% ../../nbs/03a_flows_transforms.ipynb #ccea46d5
 def _int_tensor(name:str, value, expected:str, allow_bool:bool=False)->Tensor:
     "`value` (a permutation, an order, a mask) as an integer tensor; a TypeError naming `name` if it is not one."
     try: t = torch.as_tensor(value)
@@ -150,6 +153,7 @@ class Reverse(Permutation):
     "Reverse the order of the coordinates."
     def __init__(self, dim:int): super().__init__(torch.arange(_check_dim(dim) - 1, -1, -1)) # number of coordinates
 
+# %% ../../nbs/03a_flows_transforms.ipynb #256db502
 def RandomPermutation(
     dim:int,                            # number of coordinates
     seed:int|torch.Generator|None=None, # the permutation's seed; None: torch's global generator
@@ -376,6 +380,7 @@ def _in_torch_func()->bool:
     "Inside a `torch.func` transform (vmap, grad, jacrev...), where Python may not branch on a tensor's values."
     return torch._C._are_functorch_transforms_active()
 
+# %% ../../nbs/03a_flows_transforms.ipynb #9d2ef284
 class _RQSplineFn(torch.autograd.Function):
     "The forward rational-quadratic spline with a fused, hand-derived backward."
     generate_vmap_rule = True   # torch.func: forward and backward are plain tensor code, so vmap derives its rule

@@ -74,17 +74,20 @@ def encode(self:Vocab, tokens, name:str='tokens')->list[int]:
         else: raise TypeError(f"{name}: expected token strings or integer ids, got {t!r} at position {i}")
     return out
 
+# %% ../../nbs/04a_lm_base.ipynb #263af181
 @patch
 def strip(self:Vocab, ids)->list[int]:
     "`ids` cut at the first EOS."
     ids = ids.tolist() if isinstance(ids, Tensor) else list(ids)
     return ids[:ids.index(self.eos_id)] if self.eos_id in ids else ids
 
+# %% ../../nbs/04a_lm_base.ipynb #8140571f
 @patch
 def decode(self:Vocab, ids)->list[str]:
     "Token strings of `ids`, cut at the first EOS."
     return [self.itos[i] for i in self.strip(ids)]
 
+# %% ../../nbs/04a_lm_base.ipynb #ef7be907
 @patch
 def text(self:Vocab, ids)->str:
     "The tokens of `ids` joined by `sep` (a space for words, nothing for characters)."
@@ -130,6 +133,7 @@ def _encode_batch(lm:LanguageModel, seqs, name:str)->list[list[int]]:
     if _is_single(seqs): seqs = [seqs]
     return [lm.vocab.encode(s, name) for s in seqs]
 
+# %% ../../nbs/04a_lm_base.ipynb #5955bb20
 @patch
 @torch.no_grad()
 def next_logprobs(self:LanguageModel, prefixes, prompt=None)->Tensor:
@@ -189,6 +193,7 @@ def _bad_rows(x:Tensor)->Tensor:
     "Mask of the rows of `x` (..., V) with a NaN, a +inf, or no finite entry."
     return ~x.amax(-1).isfinite()                               # a row's max is NaN with a NaN, +inf with a +inf, -inf with no finite entry
 
+# %% ../../nbs/04a_lm_base.ipynb #dd6d38fd
 def _check_next_logprobs(
     lm:LanguageModel,           # the model, for the text of the prefix
     lp:Tensor,                  # (B, V) what it gave
@@ -250,6 +255,7 @@ def generate(
     seqs = [row[:row.index(eos)] if eos in row else row for row in toks]
     return seqs, [eos in row for row in toks], total.cpu()
 
+# %% ../../nbs/04a_lm_base.ipynb #98712721
 def _check_prompts(lm:LanguageModel, prompt, prompts)->list:
     "`prompts` as a non-empty list for a model that reads several at once, or a named error."
     if prompt is not None: raise ValueError("prompt, prompts: pass one prompt or a list of prompts, not both")
@@ -259,21 +265,25 @@ def _check_prompts(lm:LanguageModel, prompt, prompts)->list:
     if not prompts: raise ValueError("prompts: expected at least one prompt")
     return prompts
 
+# %% ../../nbs/04a_lm_base.ipynb #54bc0bf1
 def _so_far(out:list[Tensor], n:int, device)->Tensor:
     "The tokens generated so far, (n, t) long."
     return torch.stack(out, 1) if out else torch.zeros(n, 0, dtype=torch.long, device=device)
 
+# %% ../../nbs/04a_lm_base.ipynb #b517eb4f
 def _check_lm(lm, name:str='lm')->LanguageModel:
     "`lm` if it is a `LanguageModel`, else a TypeError naming `name`."
     if not isinstance(lm, LanguageModel): raise TypeError(f"{name}={lm!r}: expected a LanguageModel (e.g. MarkovLM.random())")
     return lm
 
+# %% ../../nbs/04a_lm_base.ipynb #83deab6d
 def _check_rows(lm:LanguageModel, name:str, n)->int:
     "`n` rows of next-token log-probabilities checked before any work: an integer >= 1 whose (n, V) tables fit in memory."
     n = check_int(name, n, low=1)
     check_memory(f"{name}={n}", 32 * n * len(lm.vocab), lm.device)   # a few float64 (n, V) tables
     return n
 
+# %% ../../nbs/04a_lm_base.ipynb #c2ed17d9
 def _eos_row(logits:Tensor, eos:int)->Tensor:
     "Logits that put all mass on EOS, shaped like `logits`."
     row = torch.full_like(logits[:1], -math.inf); row[0, eos] = 0.

@@ -71,6 +71,7 @@ class HFCausalLM(LanguageModel):
         ids, bos = self.prompt_ids(prompt), self.vocab.bos_id
         return [bos] + ids if (self.adds_bos and ids[:1] != [bos]) or not ids else ids
 
+# %% ../../nbs/04e_lm_hf.ipynb #49f95dff
 def _adds_bos(tokenizer)->bool:
     "Whether `tokenizer` starts an encoding with its BOS token (Llama's do, GPT-2's do not)."
     bos = getattr(tokenizer, 'bos_token_id', None)
@@ -88,6 +89,8 @@ def start_many(self:HFCausalLM, prompts:Sequence)->tuple[Any, Tensor]:
     mask = torch.tensor([[0] * (T - len(c)) + [1] * len(c) for c in ctxs], device=self.device)
     out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **self._positions(mask, T))
     return (_out_cache(out), mask), out.logits[:, -1].float().log_softmax(-1)
+
+# %% ../../nbs/04e_lm_hf.ipynb #43bb5a9c
 @patch
 @torch.no_grad()
 def start(self:HFCausalLM, prompt=None, batch_size:int=1):
@@ -95,6 +98,8 @@ def start(self:HFCausalLM, prompt=None, batch_size:int=1):
     state, lp = self.start_many([prompt])
     if batch_size > 1: state = HFCausalLM.select(self, state, torch.zeros(batch_size, dtype=torch.long))
     return state, lp.expand(batch_size, -1)
+
+# %% ../../nbs/04e_lm_hf.ipynb #98283514
 @patch
 @torch.no_grad()
 def step(self:HFCausalLM, state, tokens):
@@ -102,11 +107,17 @@ def step(self:HFCausalLM, state, tokens):
     mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
     out = self.model(input_ids=tokens.to(self.device)[:, None], attention_mask=mask, use_cache=True, **{self._cache_kw: cache}, **self._positions(mask, 1))
     return (_out_cache(out), mask), out.logits[:, -1].float().log_softmax(-1)
+
+# %% ../../nbs/04e_lm_hf.ipynb #6922ef6a
 @patch
 def _positions(self:HFCausalLM, mask:Tensor, last:int)->dict:
     "Position ids of the last `last` columns, counting only the unpadded ones (as `generate` does); none if the model takes none."
     return dict(position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, -last:]) if self._position_ids else {}
+
+# %% ../../nbs/04e_lm_hf.ipynb #46ed9110
 def _out_cache(out): return out['cache'] if 'cache' in out else out['past_key_values']
+
+# %% ../../nbs/04e_lm_hf.ipynb #68bb72af
 @patch
 def select(self:HFCausalLM, state, index):
     (cache, mask), index = state, index.to(self.device)

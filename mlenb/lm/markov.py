@@ -33,6 +33,7 @@ def _n_contexts(V:int, order:int, device='cpu', what:str|None=None)->int:
     raise ValueError(f"{what or f'order={order}'}: {V} tokens make a table of {V}**{order} float64 entries, "
                      f"more than the memory of {resolve_device(device)} holds; {expected}")
 
+# %% ../../nbs/04b_lm_markov.ipynb #e2d38f58
 class MarkovLM(LanguageModel):
     "An n-gram language model with an explicit table: exact log-probabilities, mode, top-n sequences and entropy."
     known_p = True
@@ -69,11 +70,13 @@ def _push(self:MarkovLM, ctx:Tensor, tok:Tensor)->Tensor:
     "The contexts after appending `tok` to `ctx`."
     return (ctx * len(self.vocab) + tok) % self.n_contexts
 
+# %% ../../nbs/04b_lm_markov.ipynb #45912a98
 @patch
 def _push_int(self:MarkovLM, ctx:int, tok:int)->int:
     "`_push` on Python integers."
     return (ctx * len(self.vocab) + tok) % self.n_contexts
 
+# %% ../../nbs/04b_lm_markov.ipynb #3d28d664
 @patch
 def _start_context(self:MarkovLM, prompt=None)->int:
     "The context after BOS padding and `prompt`."
@@ -81,15 +84,20 @@ def _start_context(self:MarkovLM, prompt=None)->int:
     for t in [self.vocab.bos_id] * (self.order - 1) + self.prompt_ids(prompt): ctx = self._push_int(ctx, t)
     return ctx
 
+# %% ../../nbs/04b_lm_markov.ipynb #aa7f80a2
 @patch
 def start(self:MarkovLM, prompt=None, batch_size:int=1):
     batch_size = check_int('batch_size', batch_size, low=1)
     ctx = torch.full((batch_size,), self._start_context(prompt), dtype=torch.long, device=self.device)
     return ctx, self.log_probs[ctx]
+
+# %% ../../nbs/04b_lm_markov.ipynb #e6c50f80
 @patch
 def step(self:MarkovLM, state, tokens):
     ctx = self._push(state, tokens.to(self.device))
     return ctx, self.log_probs[ctx]
+
+# %% ../../nbs/04b_lm_markov.ipynb #507956fb
 @patch
 def select(self:MarkovLM, state, index): return state[index.to(state.device)]
 
@@ -231,6 +239,7 @@ def _astar(self:MarkovLM, prompt=None, max_nodes:int=1_000_000):
                 c2 = self._push_int(ctx, t)
                 heapq.heappush(heap, (g - l + h[c2], next(tie), g - l, c2, seq + (t,)))
 
+# %% ../../nbs/04b_lm_markov.ipynb #f7e714c0
 @patch
 def top_sequences(self:MarkovLM, n:int=10, # how many sequences
                   prompt=None,              # tokens the sequences continue
@@ -255,6 +264,7 @@ def visits(self:MarkovLM, prompt=None)->Tensor:
     e = torch.zeros(C, dtype=torch.float64); e[self._start_context(prompt)] = 1.
     return torch.linalg.solve((torch.eye(C, dtype=torch.float64) - Q).T, e)
 
+# %% ../../nbs/04b_lm_markov.ipynb #a8455478
 @patch
 def entropy(self:MarkovLM, prompt=None)->float:
     "Exact entropy (nats) of the distribution over whole sequences."
@@ -262,6 +272,7 @@ def entropy(self:MarkovLM, prompt=None)->float:
     Hc = -(lp.exp() * lp.masked_fill(lp == -math.inf, 0.)).sum(-1)
     return (self.visits(prompt) * Hc).sum().item()
 
+# %% ../../nbs/04b_lm_markov.ipynb #a8219061
 @patch
 def expected_length(self:MarkovLM, prompt=None)->float:
     "Expected number of tokens in a sequence, EOS not counted."
@@ -330,13 +341,18 @@ def start(self:TabularLM, prompt=None, batch_size:int=1):
     if self.prompt_ids(prompt): raise ValueError("prompt: a TabularLM takes no prompt")
     node = torch.zeros(check_int('batch_size', batch_size, low=1), dtype=torch.long, device=self.device)
     return node, self.trie.log_probs[node]
+
+# %% ../../nbs/04b_lm_markov.ipynb #9dc87ba8
 @patch
 def step(self:TabularLM, state, tokens):
     node = self.trie.child[state, tokens.to(self.device)]
     return node, self.trie.log_probs[node]
+
+# %% ../../nbs/04b_lm_markov.ipynb #b91c1c3e
 @patch
 def select(self:TabularLM, state, index): return state[index.to(state.device)]
 
+# %% ../../nbs/04b_lm_markov.ipynb #3d25a4b6
 @patch
 def support(self:TabularLM, prompt=None, **kwargs):
     "Every sequence with positive probability, most probable first: (sequences, log-probabilities, exact=True)."
@@ -344,12 +360,14 @@ def support(self:TabularLM, prompt=None, **kwargs):
     order = self.log_probs_.argsort(descending=True, stable=True)
     return [self.sequences[i] for i in order.tolist()], self.log_probs_[order], True
 
+# %% ../../nbs/04b_lm_markov.ipynb #82d98d5d
 @patch
 def entropy(self:TabularLM, prompt=None)->float:
     "Exact entropy (nats)."
     lp = self.support(prompt)[1]
     return -(lp.exp() * lp).sum().item()
 
+# %% ../../nbs/04b_lm_markov.ipynb #4c21145c
 @patch
 def exact_mode(self:TabularLM, prompt=None, **kwargs):
     "The most probable sequence and its log-probability."

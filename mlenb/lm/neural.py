@@ -56,6 +56,7 @@ def _as_pairs(lm:LanguageModel, data)->list[tuple[list[int], list[int]]]:
     if not out: raise ValueError("data: expected at least one training sequence")
     return out
 
+# %% ../../nbs/04d_lm_neural.ipynb #45a1aa49
 @patch
 def fit(self:_NeuralLM, data:Sequence,   # (prompt, output) pairs or outputs (ids or tokens)
         steps:int=500,                    # optimiser steps
@@ -162,11 +163,15 @@ def start(self:TransformerLM, prompt=None, batch_size:int=1):
     logits, cache = self(ids, [])
     cache = [(k.expand(batch_size, -1, -1, -1), v.expand(batch_size, -1, -1, -1)) for k, v in cache]
     return cache, logits[:, -1].log_softmax(-1).expand(batch_size, -1)
+
+# %% ../../nbs/04d_lm_neural.ipynb #71bb4c17
 @patch
 @torch.no_grad()
 def step(self:TransformerLM, state, tokens):
     logits, cache = self(tokens.to(self.device)[:, None], state)
     return cache, logits[:, -1].log_softmax(-1)
+
+# %% ../../nbs/04d_lm_neural.ipynb #f6e55a68
 @patch
 def select(self:TransformerLM, state, index):
     index = index.to(self.device)
@@ -195,17 +200,22 @@ class GRULM(_NeuralLM):
         logits = self._mask_bos(self.head(out))
         return (logits, h) if return_state else logits
 
+# %% ../../nbs/04d_lm_neural.ipynb #91de4354
 @patch
 @torch.no_grad()
 def start(self:GRULM, prompt=None, batch_size:int=1):
     batch_size = check_int('batch_size', batch_size, low=1)
     logits, h = self(torch.tensor([[self.vocab.bos_id] + self.prompt_ids(prompt)], device=self.device), return_state=True)
     return h.expand(-1, batch_size, -1).contiguous(), logits[:, -1].log_softmax(-1).expand(batch_size, -1)
+
+# %% ../../nbs/04d_lm_neural.ipynb #42dd4487
 @patch
 @torch.no_grad()
 def step(self:GRULM, state, tokens):
     logits, h = self(tokens.to(self.device)[:, None], state, return_state=True)
     return h, logits[:, -1].log_softmax(-1)
+
+# %% ../../nbs/04d_lm_neural.ipynb #2086a15e
 @patch
 def select(self:GRULM, state, index): return state[:, index.to(state.device)].contiguous()
 
@@ -246,6 +256,7 @@ def save_lm(
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in lm.state_dict().items()}
     torch.save(dict(format='mlenb.TransformerLM/1', config=config, vocab=vocab, state_dict=state, meta=meta), path)
 
+# %% ../../nbs/04d_lm_neural.ipynb #ade2bf6c
 def load_lm(
     path,                          # a file written by `save_lm`
     device:str|torch.device='cpu', # where the model runs

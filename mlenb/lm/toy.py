@@ -71,6 +71,7 @@ def _source(self:ToyTranslation, source)->list[str]:
     if bad or not x: raise ValueError(f"source: unknown source word {bad[0]!r}; expected words from {self.source_words}" if bad else "source: expected at least one word")
     return x
 
+# %% ../../nbs/04c_lm_toy.ipynb #dde18790
 @patch
 def distribution(self:ToyTranslation, source)->dict[tuple[str, ...], float]:
     "The exact P(y | x) as {output tokens: probability}."
@@ -78,6 +79,7 @@ def distribution(self:ToyTranslation, source)->dict[tuple[str, ...], float]:
     if x not in self._dists: self._dists[x] = self._enumerate(x)
     return dict(self._dists[x])
 
+# %% ../../nbs/04c_lm_toy.ipynb #2e35b772
 @patch
 def _enumerate(self:ToyTranslation, x:tuple[str, ...])->dict[tuple[str, ...], float]:
     clean, L = {}, len(x)
@@ -101,6 +103,7 @@ def prompt(self:ToyTranslation, source)->list[int]:
     "The prompt for `source`: its ids followed by `<sep>`."
     return self.vocab.encode(self._source(source), 'source') + [self.sep_id]
 
+# %% ../../nbs/04c_lm_toy.ipynb #9638fb40
 @patch
 def table(self:ToyTranslation, prompt)->TabularLM:
     ids = self.prompt_ids(prompt)
@@ -111,27 +114,37 @@ def table(self:ToyTranslation, prompt)->TabularLM:
         self._cache[key] = TabularLM(self.vocab, list(dist), list(dist.values()), self.device)
     return self._cache[key]
 
+# %% ../../nbs/04c_lm_toy.ipynb #4814d324
 @patch
 def start(self:ToyTranslation, prompt=None, batch_size:int=1):
     tab = self.table(prompt)
     node, lp = tab.start(None, batch_size)
     return (tab, node), lp
+
+# %% ../../nbs/04c_lm_toy.ipynb #e3039d10
 @patch
 def step(self:ToyTranslation, state, tokens):
     tab, node = state
     node, lp = tab.step(node, tokens)
     return (tab, node), lp
+
+# %% ../../nbs/04c_lm_toy.ipynb #11e14aa6
 @patch
 def select(self:ToyTranslation, state, index): return state[0], state[1][index.to(self.device)]
 
+# %% ../../nbs/04c_lm_toy.ipynb #9afd7ca1
 @patch
 def support(self:ToyTranslation, prompt=None, **kwargs):
     "Every output for the prompt's source, most probable first: (sequences, log-probabilities, exact=True)."
     return self.table(prompt).support()
+
+# %% ../../nbs/04c_lm_toy.ipynb #fbfe5936
 @patch
 def entropy(self:ToyTranslation, prompt=None)->float:
     "Exact entropy (nats) of P(y | x) for the prompt's source."
     return self.table(prompt).entropy()
+
+# %% ../../nbs/04c_lm_toy.ipynb #e8adba5d
 @patch
 def exact_mode(self:ToyTranslation, prompt=None, **kwargs):
     "The most probable output for the prompt's source and its log-probability."
@@ -145,6 +158,7 @@ def sources(self:ToyTranslation, n:int, seed=None)->list[list[str]]:
     lens = torch.randint(self.min_len, self.max_len + 1, (check_int('n', n, low=1),), generator=g).tolist()
     return [[self.source_words[i] for i in torch.randint(self.n_words, (L,), generator=g).tolist()] for L in lens]
 
+# %% ../../nbs/04c_lm_toy.ipynb #a4a8c87e
 @patch
 def sample_pairs(self:ToyTranslation, n:int, seed=None)->list[tuple[list[int], list[int]]]:
     "`n` pairs (prompt ids, output ids) with x uniform and y ~ P(y | x)."
