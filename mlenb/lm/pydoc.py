@@ -17,7 +17,26 @@ __all__ = ['pydoc_sentences', 'pydoc_split', 'pydoc_lm', 'pydoc_prompts']
 
 # %% ../../nbs/04f_lm_pydoc.ipynb #57e41a81
 _PROSE_CHARS = frozenset(chr(c) for c in range(32, 127))   # printable ASCII: no tabs, newlines or other scripts
+_ASCII_PUNCT = str.maketrans({'\u2018': "'", '\u2019': "'", '\u201c': '"', '\u201d': '"', '\u2026': '...', '\u2013': '-', '\u2014': '--'})
+_ITEM = re.compile(r'(?:[*-]|\d+\.|\[\d+\]|\(\d+\))\s+')   # a list item's or footnote's mark: "* ", "- ", "1. ", "[3] ", "(2) "
+_SENTENCE_END = re.compile(r'(?<=[.?!])(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z])')
 
+def _prose_lines(
+    para:str,   # a block of text between blank lines
+)->list[str]:   # its prose lines; none if it is an example, a table or of mixed indentation
+    "The lines of a paragraph of prose: one indentation, or a list item's hanging one, or a defined term's indented body."
+    lines = [l.translate(_ASCII_PUNCT) for l in para.split('\n') if l.strip()]
+    if not lines or any(l.lstrip().startswith(('>>>', '...', '|', '+')) for l in lines): return []
+    ind = [len(l) - len(l.lstrip()) for l in lines]
+    item = _ITEM.match(lines[0], ind[0])
+    if item: lines[0], ind[0] = lines[0][item.end():], item.end()   # its text starts where the continuation lines do
+    if len(set(ind)) == 1: return lines
+    term = lines[0].rstrip()                                          # a name or a title, not a sentence, code's `:` or a grammar rule
+    if not item and len(set(ind[1:])) == 1 and ind[1] > ind[0] and not term.endswith(('.', ',', ';', ':')) and '::=' not in term:
+        return lines[1:]                                              # the definition of the term on the first line
+    return []
+
+# %% ../../nbs/04f_lm_pydoc.ipynb #ea461b75
 def pydoc_sentences(
     topics:dict|None=None,  # topic -> text (None: CPython's `pydoc_data.topics.topics`)
     min_chars:int=24,       # shortest sentence kept
@@ -29,15 +48,22 @@ def pydoc_sentences(
     out = []
     for key in sorted(topics):
         for para in re.split(r'\n\s*\n', topics[key]):
-            lines = [l for l in para.split('\n') if l.strip()]
-            if not lines or len({len(l) - len(l.lstrip()) for l in lines}) > 1: continue
-            if any(l.lstrip().startswith(('>>>', '...', '|', '+')) for l in lines): continue
-            for s in re.split(r'(?<=[.?!])\s+(?=[A-Z])', ' '.join(l.strip() for l in lines)):
+            for s in _SENTENCE_END.split(' '.join(l.strip() for l in _prose_lines(para))):
                 s = ' '.join(s.split())
                 if not min_chars <= len(s) <= max_chars or not set(s) <= _PROSE_CHARS: continue
                 if not (s[0].isupper() and s.endswith('.')) or len(s.split()) < 5: continue
                 if sum(c.islower() or c == ' ' for c in s) >= min_lower * len(s): out.append(s)
     return list(dict.fromkeys(out))
+
+# %% ../../nbs/04f_lm_pydoc.ipynb #92c55a73
+def pydoc_split(
+    sentences:Sequence[str], # e.g. `pydoc_sentences()`
+)->tuple[list[str], list[str], list[str]]: # train, validation, held-out test
+    "Split by CRC-32 of each sentence: 0 mod 10 held out for testing, 1 mod 10 for validation, the rest for training."
+    part = lambda s: min(zlib.crc32(s.encode('utf-8')) % 10, 2)
+    by = {0: [], 1: [], 2: []}
+    for s in sentences: by[part(s)].append(s)
+    return by[2], by[1], by[0]
 
 # %% ../../nbs/04f_lm_pydoc.ipynb #092ff265
 def pydoc_split(
