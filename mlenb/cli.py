@@ -284,7 +284,7 @@ def _show_flow(r)->str:
     return head + f"test NLL {r['test_nll']:.4f}, entropy {r['entropy']:.4f}, KL {r['kl']:.4f} ± {r['kl_stderr']:.4f} nats; {r['steps_per_s']:.0f} steps/s"
 
 # %% ../nbs/08_cli.ipynb #33
-from .examples import DECODING_MODELS   # engines only: the panels (ipywidgets, plotly) stay unimported
+from .examples import DECODING_MODELS, DEFAULT_RULES   # engines only: the panels (ipywidgets, plotly) stay unimported
 DECODE_MODELS = tuple(m.replace(' ', '-') for m in DECODING_MODELS)
 _KNOB_HELP = {   # what a knob does, where its Hugging Face name does not say it
     'num_beams': 'beams kept', 'num_samples': 'samples drawn (candidates and pseudo-references)',
@@ -405,7 +405,7 @@ def _decode_parser(sub):
     from mlenb.decoding import RULE_PRESETS, UTILITIES
     p = sub.add_parser('decode', help='compare decoding rules on a model', description='Decode inputs of a model with several rules; where its distribution is known, score each output against the truth.')
     p.add_argument('--model', default='toy-translation', choices=DECODE_MODELS)
-    p.add_argument('--rules', default=None, help=f"comma-separated presets: {', '.join(RULE_PRESETS)} (default: the model's, e.g. greedy,beam,mode,nucleus,mbr on the toys)")
+    p.add_argument('--rules', default=None, help=f"comma-separated presets: {', '.join(RULE_PRESETS)} (default: the model's, e.g. {','.join(DEFAULT_RULES)} on the toys)")
     p.add_argument('--inputs', type=int, default=5, help='inputs to decode (default: 5)')
     p.add_argument('--utility', default='chrf', choices=list(UTILITIES))
     p.add_argument('--max-new-tokens', type=int, help="most tokens per output, EOS included (default: the model's, 50 for the toys, 130 characters for pydoc-text)")

@@ -65,16 +65,6 @@ def pydoc_split(
     for s in sentences: by[part(s)].append(s)
     return by[2], by[1], by[0]
 
-# %% ../../nbs/04f_lm_pydoc.ipynb #092ff265
-def pydoc_split(
-    sentences:Sequence[str], # e.g. `pydoc_sentences()`
-)->tuple[list[str], list[str], list[str]]: # train, validation, held-out test
-    "Split by CRC-32 of each sentence: 0 mod 10 held out for testing, 1 mod 10 for validation, the rest for training."
-    part = lambda s: min(zlib.crc32(s.encode('utf-8')) % 10, 2)
-    by = {0: [], 1: [], 2: []}
-    for s in sentences: by[part(s)].append(s)
-    return by[2], by[1], by[0]
-
 # %% ../../nbs/04f_lm_pydoc.ipynb #97af9259
 def _asset(name:str):
     from importlib.resources import files
