@@ -7,27 +7,37 @@ Carlo: KL = E_p[log p - log q] on `--eval` fresh draws of p, so the entropy's no
 
 mlenb runs `Trainer(Flow.nsf(D), target).fit(steps)` with every other choice left to the library (the defaults), or
 with the overrides given (`--layers 10 --lr 3e-3 ...`). zuko 1.6 runs `zuko.flows.NSF(D)` and `zuko.flows.MAF(D)`
-with their defaults and the loop of zuko's documentation: `torch.optim.Adam(lr=1e-3)`, fresh draws of batch 512 (the
-batch mlenb's Trainer uses) every step, the same number of steps, on features standardised as zuko's documentation
-asks (its splines act on [-5, 5]; `--zuko-raw` skips it, which is what the first version of this script did). One CPU thread; s/step is the training loop's time.
+with their defaults and the loop of zuko's documentation: `torch.optim.Adam(lr=1e-3)`, fresh draws of the batch
+mlenb's Trainer uses (1024 by default; `--batch-size` sets both) every step, the same number of steps, on features
+standardised as zuko's documentation asks (its splines act on [-5, 5]; `--zuko-raw` skips it, which is what the first
+version of this script did). One CPU thread; s/step is the training loop's time.
 
     python bench/flows_kl.py --quick                       # a smoke test: 200 steps, moons, banana, gmm D=8 against zuko
     python bench/flows_kl.py --targets 2d                  # every built-in and own 2-D target, mlenb's defaults, 5,000 steps
     python bench/flows_kl.py --targets gmm8 gmm16 --zuko   # the D = 8 and 16 mixtures: mlenb's defaults, zuko's NSF and MAF
+    python bench/flows_kl.py --targets gmm8 --zuko --no-mlenb --zuko-flows nsf   # zuko's NSF alone
 
-Measured (5,000 steps, seed 0; a loaded 2-core CPU): gmm8: mlenb 0.046 ± 0.001 (with the LU mixing that is now the default
-beyond 2-D; 0.058 without), zuko NSF 0.118 ± 0.002, zuko MAF 0.330 ± 0.004; gmm16: mlenb 0.054 ± 0.001 (0.089 without),
-zuko NSF 0.168 ± 0.003, zuko MAF 0.581 ± 0.004. zuko on raw features (`--zuko-raw`) gave NSF 1.81 at D = 8.
+Measured (5,000 steps; a loaded 2-core CPU), with today's defaults (64 bins, batch 1024, lr 3e-3): 2-D, seeds 0 / 1:
+moons 0.0022 / 0.0019, 8gaussians 0.0018 / 0.0018, rings 0.0060 / 0.0054, checkerboard 0.0092 / 0.0099, pinwheel
+0.0031 / 0.0032, spirals 0.0036 / 0.0038, banana 0.0033 / 0.0063, tmix 0.0020 / 0.0019, sixring 0.0019 / 0.0019;
+gmm8: mlenb 0.045 ± 0.001, zuko NSF 0.078 ± 0.001 (same batch); gmm16: mlenb 0.049 ± 0.001, zuko NSF 0.128 ± 0.002.
+Before (32 bins, batch 512, lr 2e-3; zuko at batch 512): gmm8 mlenb 0.046 (0.058 without the LU mixing that is the
+default beyond 2-D), zuko NSF 0.118, MAF 0.330; gmm16 mlenb 0.054 (0.089 without), zuko NSF 0.168, MAF 0.581; on the
+checkerboard (seed 0) 64 bins alone gave 0.0119, with batch 1024 0.0102, 128 bins and batch 1024 0.0094, hidden 128 and
+64 bins 0.0186, bound 3 and 64 bins 0.0186, lr 3e-3 and 64 bins at batch 512 0.0126.
+zuko on raw features (`--zuko-raw`) gave NSF 1.81 at D = 8.
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
-import argparse, json, math, time, warnings
+import argparse, inspect, json, math, time, warnings
 
 import torch
 from torch import distributions as td
 
 from mlenb.data import TOY_NAMES, toy
 from mlenb.flows import Flow, Trainer
+
+TRAINER_BATCH = inspect.signature(Trainer).parameters['batch_size'].default   # zuko's loop draws the batch mlenb's Trainer does
 
 OWN = ('banana', 'tmix', 'sixring')
 
@@ -139,6 +149,7 @@ def main():
     ap.add_argument('--eval', type=int, default=100_000, help='draws of p for the paired KL')
     ap.add_argument('--zuko', action='store_true', help="also zuko's NSF and MAF, their defaults")
     ap.add_argument('--zuko-raw', action='store_true', help="zuko on the raw features (not standardised)")
+    ap.add_argument('--zuko-flows', nargs='+', default=['nsf', 'maf'], choices=['nsf', 'maf'], help="which of zuko's flows --zuko trains")
     ap.add_argument('--no-mlenb', action='store_true', help='skip mlenb (with --zuko: the peers only)')
     ap.add_argument('--quick', action='store_true', help='200 steps on moons, banana and gmm8, zuko too: a smoke test')
     for k, t in (('layers', int), ('hidden', int), ('bins', int), ('bound', float), ('lr', float), ('batch-size', int)):
@@ -162,7 +173,7 @@ def main():
         p = target(name)
         dim = p.event_shape[-1]
         runs = ([] if a.no_mlenb else [('mlenb', lambda: run_mlenb(p, dim, a.steps, arch, train, a.seed))])
-        if a.zuko: runs += [(f'zuko {k.upper()}', lambda k=k: run_zuko(k, p, dim, a.steps, train.get('batch_size', 512), standardize=not a.zuko_raw)) for k in ('nsf', 'maf')]
+        if a.zuko: runs += [(f'zuko {k.upper()}', lambda k=k: run_zuko(k, p, dim, a.steps, train.get('batch_size', TRAINER_BATCH), standardize=not a.zuko_raw)) for k in a.zuko_flows]
         for lib, fit in runs:
             log_q, s_step = fit()
             kl, se = paired_kl(p, log_q, a.eval)

@@ -205,7 +205,7 @@ def test_a_sample_that_cannot_fit_is_refused(name):
 
 @pytest.mark.parametrize('name', PRESETS)
 @pytest.mark.parametrize('kw,match', [(dict(batch_size=2**40), 'batch_size=1099511627776, pool=64'),
-                                      (dict(pool=2**40), 'batch_size=512, pool=1099511627776'),
+                                      (dict(pool=2**40), 'batch_size=1024, pool=1099511627776'),
                                       (dict(val_size=2**40), 'val_size=1099511627776'),
                                       (dict(grid_size=2**31), 'grid_size=2147483648')])
 def test_trainer_sizes_that_cannot_fit_are_refused_before_any_draw(name, kw, match):

@@ -19,15 +19,15 @@ def defaults(f)->dict:
 
 
 def test_the_preset_and_trainer_defaults():
-    "Flow.nsf(D): an ActNorm, 8 spline couplings of 32 bins on [-4, 4], hidden 64x2; Trainer: batch 512, cosine lr."
+    "Flow.nsf(D): an ActNorm, 8 spline couplings of 64 bins on [-4, 4], hidden 64x2; Trainer: batch 1024, lr 3e-3 on a cosine schedule."
     nsf, tr = defaults(Flow.nsf), defaults(Trainer)
-    assert (nsf['layers'], nsf['bins'], nsf['bound'], nsf['actnorm'], nsf['mixing']) == (8, 32, 4., True, None)
-    assert (tr['batch_size'], tr['schedule'], tr['objective']) == (512, 'cosine', 'nll')
+    assert (nsf['layers'], nsf['bins'], nsf['bound'], nsf['actnorm'], nsf['mixing']) == (8, 64, 4., True, None)
+    assert (tr['batch_size'], tr['lr'], tr['schedule'], tr['objective']) == (1024, 3e-3, 'cosine', 'nll')
     f = Flow.nsf(2, seed=0)
     names = [type(t).__name__ for t in f.transform]
     assert names == ['ActNorm'] + ['SplineCoupling'] * nsf['layers']
     c = f.transform[1]
-    assert (c.map.bins, c.map.bound) == (32, 4.)
+    assert (c.map.bins, c.map.bound) == (64, 4.)
     assert [m.out_features for m in c.net if isinstance(m, torch.nn.Linear)][:-1] == [nsf['hidden']] * 2 if isinstance(nsf['hidden'], int) else list(nsf['hidden'])
 
 

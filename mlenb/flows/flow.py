@@ -352,7 +352,7 @@ def nsf(cls:Flow,
     dim:int,               # number of coordinates, at least 2
     layers:int=8,          # spline layers
     hidden=64,             # conditioner hidden widths
-    bins:int=32,           # spline bins, at least 2 (many are cheap: thin structures such as rings need them)
+    bins:int=64,           # spline bins, at least 2 (thin rings and the checkerboard's edges need many; each widens the conditioner's output)
     bound:float=4.,        # splines act on [-bound, bound] (after ActNorm: in standard deviations)
     activation:str='relu', # conditioner activation
     actnorm:bool=True,     # standardise the data with an ActNorm first

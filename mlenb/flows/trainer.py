@@ -160,8 +160,8 @@ class Trainer:
         flow:Flow|ContinuousFlow,      # the model; the trainer owns its parameters' storage from now on
         target,                        # a toy's name, a Distribution, a data array (N, D), or a log-density callable
         objective:str='nll',           # one of `OBJECTIVES`
-        lr:float=2e-3,                 # Adam's learning rate (the peak, with a schedule)
-        batch_size:int=512,            # points (or base draws) per step
+        lr:float=3e-3,                 # Adam's learning rate (the peak, with a schedule)
+        batch_size:int=1024,           # points (or base draws) per step
         schedule:str='cosine',         # one of `SCHEDULES`: 'cosine' decays lr to zero over `total_steps` (or each `fit`; `step` alone keeps it), 'constant'
         total_steps:int|None=None,     # the cosine schedule's length; None: set by each `fit(steps)`
         seed:int=0,                    # seeds every random number of the run
