@@ -2,13 +2,12 @@
 outside 64 bits, masks that are not masks, and sizes that cannot fit in memory. Each is a ValueError or TypeError that
 names the argument, its value and what was expected, raised before any work; a finite point far out has a very
 negative log-density, never NaN. The checks live in one place (core's `as_tensor`, `check_seed`, `check_memory`)."""
-import time
-
 import numpy as np
 import pytest
 import torch
 
 from mlenb.flows import *
+import mlenb.flows.trainer as trainer_module
 
 INF, NAN = float('inf'), float('nan')
 
@@ -174,12 +173,11 @@ HUGE = [dict(layers=2**62), dict(hidden=2**40), dict(hidden=(64, 2**40)), dict(l
 
 @pytest.mark.parametrize('name', PRESETS)
 @pytest.mark.parametrize('sizes', HUGE, ids=lambda d: ','.join(d))
-def test_sizes_that_cannot_fit_are_refused_before_any_work(name, sizes):
+def test_sizes_that_cannot_fit_are_refused_before_any_work(name, sizes, monkeypatch):
     kw = {'dim': 2, **sizes}
-    t0 = time.perf_counter()
+    monkeypatch.setattr(torch.nn.Module, '__init__', lambda *a, **k: pytest.fail('built a layer before refusing the sizes'))
     with pytest.raises(ValueError, match='expected sizes that fit in memory') as e:
         getattr(Flow, name)(kw.pop('dim'), **kw)
-    assert time.perf_counter() - t0 < 1
     for k, v in sizes.items(): assert f'{k}={v!r}' in str(e.value)
 
 
@@ -208,11 +206,11 @@ def test_a_sample_that_cannot_fit_is_refused(name):
                                       (dict(pool=2**40), 'batch_size=1024, pool=1099511627776'),
                                       (dict(val_size=2**40), 'val_size=1099511627776'),
                                       (dict(grid_size=2**31), 'grid_size=2147483648')])
-def test_trainer_sizes_that_cannot_fit_are_refused_before_any_draw(name, kw, match):
-    t0 = time.perf_counter()
+def test_trainer_sizes_that_cannot_fit_are_refused_before_any_draw(name, kw, match, monkeypatch):
+    flow = PRESETS[name](seed=0)
+    monkeypatch.setattr(trainer_module, '_Target', lambda *a, **k: pytest.fail('drew from the target before refusing the sizes'))
     with pytest.raises(ValueError, match=f'{match}: expected sizes that fit in memory'):
-        Trainer(PRESETS[name](seed=0), 'moons', progress=False, **kw)
-    assert time.perf_counter() - t0 < 2
+        Trainer(flow, 'moons', progress=False, **kw)
 
 
 def test_losses_refuse_sizes_that_cannot_fit():
@@ -231,6 +229,5 @@ def test_fit_takes_any_number_of_steps_lazily():
         calls.append(n); tr.stopped = 'stopped by the test'
         return tr.trace.last
     tr.step = step
-    t0 = time.perf_counter()
-    tr.fit(10**18)
-    assert calls == [tr.eval_every] and time.perf_counter() - t0 < 1
+    tr.fit(10**18)                                # a list of 10**16 chunks made first would fail with MemoryError
+    assert calls == [tr.eval_every]
