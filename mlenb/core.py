@@ -278,6 +278,10 @@ class Snapshot(Mapping):
     "An immutable record of an engine's state at one step; tensors are detached copies."
     __slots__ = ('_fields',)
     def __init__(self, **fields): object.__setattr__(self, '_fields', MappingProxyType({k: _freeze(v) for k, v in fields.items()}))
+    @classmethod
+    def _owned(cls, fields:dict)->Snapshot:
+        "A snapshot taking `fields` as they are: an engine's own fresh copies, which nothing else holds (no second copy)."
+        s = object.__new__(cls); object.__setattr__(s, '_fields', MappingProxyType(fields)); return s
     def __getitem__(self, k): return self._fields[k]
     def __iter__(self): return iter(self._fields)
     def __len__(self): return len(self._fields)

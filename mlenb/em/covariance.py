@@ -108,6 +108,7 @@ class Covariance:
     # hooks
     def per_cov(self, bad:Tensor)->Tensor: return bad          # a per-component mask as a per-covariance one
     def per_component(self, t:Tensor)->Tensor: return t        # per covariance -> broadcastable per component
+    def per_scale(self, e:Tensor)->Tensor: return e[..., None] # a per-component (R, K) quantity against `scatter`'s scale
     @property
     def untied(self)->Covariance: return self                  # the type of one component on its own
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
@@ -214,6 +215,7 @@ class FullCovariance(_MatrixCovariance):
 class TiedCovariance(_MatrixCovariance):
     name, tied = 'tied', True
     def per_component(self, t): return t[:, None]
+    def per_scale(self, e): return e.amax(-1, keepdim=True)   # the tied scatter sums every component's rows: the coarsest level
     @property
     def untied(self): return COVARIANCES['full']
     def cov_shape(self, K, d): return (d, d)
@@ -291,6 +293,7 @@ class DiagCovariance(_VectorCovariance):
 class SphericalCovariance(_VectorCovariance):
     name = 'spherical'
     def n_second(self, d): return 1
+    def per_scale(self, e): return e
     def second(self, XT): return (XT * XT).sum(0, keepdim=True)
     def second_into(self, XT, out): torch.sum(XT * XT, 0, keepdim=True, out=out)
     def cov_shape(self, K, d): return (K,)

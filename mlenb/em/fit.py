@@ -10,10 +10,10 @@ import torch
 from torch import Tensor
 from fastcore.basics import patch
 
-from ..core import progress, Snapshot, Trace
-from .covariance import COVARIANCES
+from ..core import progress, Snapshot, Trace, _freeze
+from .covariance import COVARIANCES, _features_t
 from .stats import CollapseError, GMMParams, GMMStats
-from .steps import gmm_e_step, gmm_m_step, gmm_natural_params, _logits_fn, _to, _trace_precision
+from .steps import gmm_e_step, gmm_m_step, _m_step, gmm_natural_params, _logits_fn, _to, _trace_precision, _EXP_FLOOR
 from .missing import gmm_e_step_missing
 from .workers import _Workers
 from .sources import _as_data, _Batches, _check_range, _check_sample_weight, _is_batches, _Memory, _Missing, _refuse_nan, _tensor_in
@@ -119,14 +119,14 @@ def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
     nan = torch.full((R,), math.nan, dtype=self._master, device=self._device)
     self._H = gmm_natural_params(self._params, self.covariance_type)
-    self._ll, self._elbo, self._stats, self._resp, self._pending = nan, nan.clone(), None, None, None
+    self._ll, self._elbo, self._stats, self._resp, self._pending, self._exact = nan, nan.clone(), None, None, None, None
     self._step, self._best, self._phase, self.trace_, self._t0, self._held, self._stride = 0, 0, None, _Trace(), time.perf_counter(), [], 1
 
 # %% ../../nbs/02i_em_fit.ipynb #3080575b
 @patch
-def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float)->tuple:
-    "The E-step's logits: (None, bound) for the features' product; a function that takes the direct form where the product's bound is too large."
-    return _logits_fn(p, self.covariance_type, self.dtype, r2)
+def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float, floor:float|None=None)->tuple:
+    "The E-step's logits: (None, bound) for the features' product; a function that takes the direct form where the product's bound is too large (see `_logits_fn` for `floor`)."
+    return _logits_fn(p, self.covariance_type, self.dtype, r2, floor)
 
 # %% ../../nbs/02i_em_fit.ipynb #930c19a3
 @patch
@@ -140,6 +140,7 @@ def _keep(self:GaussianMixture, r:int):
     self._params, self._H, self._ll, self._elbo = self._params[i], self._H[i], self._ll[i], self._elbo[i]
     if self._stats is not None: self._stats = self._stats[i]
     if self._resp is not None: self._resp = self._resp[i]
+    if self._exact is not None: self._exact = self._exact[i]
     self._best = 0
 
 # %% ../../nbs/02i_em_fit.ipynb #50c977ca
@@ -151,13 +152,17 @@ def reduce_stats(self:GaussianMixture, stats:GMMStats)->GMMStats:
 
 # %% ../../nbs/02i_em_fit.ipynb #50f3df96
 @patch
-def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False)->tuple[GMMStats, Tensor|None, float]:
-    "One E-step pass over this worker's data: statistics, responsibilities (R, K, n) if `keep`, and the products' rounding bound."
+def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exact:Tensor|None=None)->tuple[GMMStats, Tensor|None, float]:
+    "One E-step pass over this worker's data: statistics (components in the (R, K) mask `exact` from float64 features), responsibilities (R, K, n) if `keep`, and the products' rounding bound."
     size = self._chunk(p.weights.shape[0] * self.n_components, src.F)
     if src.missing:
         return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2)
-    logits, rounding = self._logit_fn(p, src.r2)
-    return (*gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits), rounding)
+    logits, rounding = self._logit_fn(p, src.r2, -_EXP_FLOOR[self.dtype])   # rows a far component cannot hold skip its direct form
+    ex = None
+    if exact is not None and exact.any():
+        r, k = exact.nonzero().unbind(1)
+        ex = (r, k, lambda PT: _features_t(PT[1:1 + src.d].to(self._master), self.covariance_type))
+    return (*gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits, ex), rounding)
 
 # %% ../../nbs/02i_em_fit.ipynb #128
 @patch
@@ -165,7 +170,8 @@ def _e(self:GaussianMixture, idx:Tensor|slice):
     "E-step of restarts `idx` (indices, or `slice(None)`: all)."
     src, K, every = self._src, self.n_components, isinstance(idx, slice)
     keep = not isinstance(src, _Batches) and src.n_rows * K <= self.display_size
-    st, resp, rounding = self._pass(*((self._params, self._H) if every else (self._params[idx], self._H[idx])), src, keep)
+    exact = None if self._exact is None else self._exact[idx]
+    st, resp, rounding = self._pass(*((self._params, self._H) if every else (self._params[idx], self._H[idx])), src, keep, exact)
     self._rounding = (getattr(self, '_rounding', (0., 0.))[1], rounding)   # previous and current E-step's bound
     st = self.reduce_stats(st)
     if every: self._stats = st
@@ -199,7 +205,15 @@ def _m(self:GaussianMixture,
     "M-step of restarts `idx`; what the next E-step's monotonicity check needs is kept in `_pending`."
     ct, every = self.covariance_type, isinstance(idx, slice)
     st, old, H_old = (self._stats, self._params, self._H) if every else (self._stats[idx], self._params[idx], self._H[idx])
-    try: new = gmm_m_step(st, ct, self.reg_covar, torch.finfo(self.dtype).eps)
+    eps, exact = torch.finfo(self.dtype).eps, None if self._exact is None else self._exact[idx]
+    try:
+        new, low = _m_step(st, ct, self.reg_covar, eps, exact)
+        if self.dtype != self._master and not self._src.missing and (low if exact is None else low & ~exact).any():
+            exact = low if exact is None else exact | low   # variances the one-pass statistics cannot tell from rounding: again, from float64 features
+            if self._exact is None: self._exact = torch.zeros_like(self._params.weights, dtype=torch.bool)
+            self._exact[idx] = exact
+            st = self.reduce_stats(self._pass(old, H_old, self._src, exact=exact)[0])
+            new, _ = _m_step(st, ct, self.reg_covar, eps, exact)
     except CollapseError as e: raise CollapseError(f"EM iteration {self._step}: {e}") from None
     H = gmm_natural_params(new, ct)
     ll_old = self._ll if every else self._ll[idx].clone()
@@ -240,13 +254,15 @@ def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
 def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     "Append a snapshot of the best restart to the trace."
     r, p, dt = self._best, self._params, self.dtype
-    f = dict(step=self._step, phase=phase, weights=_to(p.weights[r], dt), means=_to(p.means[r] + self._shift, dt), covariances=_to(p.covariances[r], dt),
-             loglik=self._ll.tolist()[r], elbo=self._elbo.tolist()[r], time=time.perf_counter() - self._t0, **extra)
-    if len(self._ll) > 1: f.update(restart=r, logliks=self._ll)
-    if phase != 'M' and self._resp is not None: f['resp'] = _to(self._resp[r].T, self.dtype)
-    with torch.inference_mode(False):   # a snapshot's tensors are copies made outside inference mode: ordinary tensors
-        if 'resp' in f: self._hold_resp(len(self.trace_), self._resp[r].numel())
-        return self.trace_.append(Snapshot(**f))
+    own = lambda t: t.to(dt, copy=True)
+    with torch.inference_mode(False):   # a snapshot's tensors are copies made outside inference mode: ordinary tensors, each copied once
+        f = dict(step=self._step, phase=phase, weights=own(p.weights[r]), means=(p.means[r] + self._shift).to(dt), covariances=own(p.covariances[r]),
+                 loglik=self._ll.tolist()[r], elbo=self._elbo.tolist()[r], time=time.perf_counter() - self._t0, **{k: _freeze(v) for k, v in extra.items()})
+        if len(self._ll) > 1: f.update(restart=r, logliks=self._ll.clone())
+        if phase != 'M' and self._resp is not None:
+            f['resp'] = own(self._resp[r].T)
+            self._hold_resp(len(self.trace_), self._resp[r].numel())
+        return self.trace_.append(Snapshot._owned(f))
 
 # %% ../../nbs/02i_em_fit.ipynb #721e34f9
 @patch

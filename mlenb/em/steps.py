@@ -4,6 +4,7 @@
 
 # %% ../../nbs/02c_em_steps.ipynb #3
 from __future__ import annotations
+import math
 from collections.abc import Iterable
 
 import torch
@@ -29,32 +30,48 @@ def _scatter(
     stats:GMMStats,         # expected sufficient statistics
     covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
+    exact:Tensor|None=None, # (R, K) components whose statistics come from float64 features: their level is the statistics' dtype's
 )->tuple:                   # covariances before reg_covar, mask of those at rounding level, the floors, means, counts
     "The M-step's covariances before regularisation, variances at or below rounding level set to 0."
     d, n = stats.d, stats.n
     nk = n + 10 * torch.finfo(n.dtype).eps
     mu = stats.s1 / nk[..., None]
     raw, scale = COVARIANCES[covariance_type].scatter(stats.s2, n, nk, mu, d)
-    floor = 64 * (torch.finfo(n.dtype).eps if eps is None else eps) * scale   # per feature: each second moment's own rounding level
+    e = torch.finfo(n.dtype).eps if eps is None else eps
+    if exact is not None: e = COVARIANCES[covariance_type].per_scale(torch.full_like(n, e).masked_fill_(exact, torch.finfo(n.dtype).eps))
+    floor = 64 * e * scale   # per feature: each second moment's own rounding level
     raw, low = _noise_floor(raw, floor, covariance_type)
     return raw, low, floor, mu, nk
 
 # %% ../../nbs/02c_em_steps.ipynb #26
+def _m_step(
+    stats:GMMStats,         # expected sufficient statistics
+    covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
+    reg_covar:float=1e-6,   # added to the diagonal of every covariance
+    eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
+    exact:Tensor|None=None, # (R, K) components whose statistics come from float64 features
+)->tuple[GMMParams, Tensor]: # the parameters, and (R, K) which components had a variance set to 0 at its rounding level
+    "`gmm_m_step`, telling which components' one-pass variances could not be told from rounding."
+    raw, low, _, mu, nk = _scatter(stats, covariance_type, eps, exact)
+    C = COVARIANCES[covariance_type]
+    cov = C.regularise(raw, reg_covar, _eye(stats.d, nk.dtype, nk.device))
+    U, bad = C.precision_cholesky(cov)
+    if reg_covar == 0: bad = bad | low
+    if bad.any() or not torch.isfinite(stats.table).all():   # one check in the usual case; which component only when one failed
+        bad = bad | C.per_cov(~torch.isfinite(stats.table).all(-1))
+        raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
+    return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), C.per_component(low).expand(nk.shape)
+
+# %% ../../nbs/02c_em_steps.ipynb #97bfccfa
 def gmm_m_step(
     stats:GMMStats,         # expected sufficient statistics (from an E-step, or summed or blended ones)
     covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
     reg_covar:float=1e-6,   # added to the diagonal of every covariance
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
+    exact:Tensor|None=None, # (R, K) components whose statistics come from float64 features (`gmm_e_step`'s `exact`)
 )->GMMParams:
     "New mixture parameters maximising the expected complete-data log-likelihood given `stats`."
-    raw, low, _, mu, nk = _scatter(stats, covariance_type, eps)
-    C = COVARIANCES[covariance_type]
-    cov = C.regularise(raw, reg_covar, _eye(stats.d, nk.dtype, nk.device))
-    U, bad = C.precision_cholesky(cov)
-    if reg_covar == 0: bad = bad | low
-    bad = bad | C.per_cov(~torch.isfinite(stats.table).all(-1))
-    if bad.any(): raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
-    return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U)
+    return _m_step(stats, covariance_type, reg_covar, eps, exact)[0]
 
 # %% ../../nbs/02c_em_steps.ipynb #27
 def _why_singular(stats:GMMStats, covariance_type:str, eps:float|None=None)->str:
@@ -107,6 +124,17 @@ def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
 # %% ../../nbs/02c_em_steps.ipynb #38
 def _to(t:Tensor, dtype:torch.dtype)->Tensor: return t if t.dtype == dtype else t.to(dtype)   # no dispatch when it is one already
 
+# %% ../../nbs/02c_em_steps.ipynb #a416ea9e
+def _exact_rows(
+    resp:Tensor,          # (m, c) weighted responsibilities of the components to take exactly
+    PT:Tensor,            # (F, c) the chunk's features
+    features,             # function features -> float64 features of the same rows
+    acc_dtype:torch.dtype,
+)->Tensor:                # (m, F)
+    "Those components' rows of the table from float64 features, over the rows where some responsibility is above the E-step's floor (below it they are noise by design)."
+    cols = (resp > math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]
+    return resp[:, cols].to(acc_dtype) @ features(PT[:, cols]).T
+
 # %% ../../nbs/02c_em_steps.ipynb #1ba595a0
 def gmm_e_step(
     H:Tensor,                     # (R, K, F) natural parameters, in the dtype of the features
@@ -115,10 +143,11 @@ def gmm_e_step(
     keep_resp:bool=False,         # also return all responsibilities, (R, K, n)
     acc_dtype:torch.dtype=torch.float64, # dtype the statistics accumulate in
     logits=None,                  # optional function features -> (R, K, c) logits, instead of `H @ features`
+    exact:tuple|None=None,        # (restarts, components, f): those rows of the table from float64 features f(features), no float32 rounding
 )->tuple[GMMStats, Tensor|None]:
     "Expected sufficient statistics (and optionally responsibilities) of the data in `chunks` under `H`."
     R, K, F = H.shape
-    table = ll = wsum = None
+    table = ll = wsum = ex = None
     rows, kept, add = 0, [], lambda a, b: b if a is None else a + b   # sums start from the first chunk: no zeros to add to
     for PT, w in chunks:
         resp, lse = _e_chunk(H, PT, logits)
@@ -126,7 +155,9 @@ def gmm_e_step(
         if w is None: ll = add(ll, _to(lse.sum(1), acc_dtype)); rows += PT.shape[1]
         else: ll = add(ll, _to(lse @ w, acc_dtype)); wsum = add(wsum, _to(w.sum(), acc_dtype)); resp.mul_(w)
         table = add(table, _to(resp.view(R * K, -1) @ PT.T, acc_dtype))
+        if exact is not None: ex = add(ex, _exact_rows(resp[exact[0], exact[1]], PT, exact[2], acc_dtype))
     if table is None: table, ll = torch.zeros(R * K, F, dtype=acc_dtype, device=H.device), torch.zeros(R, dtype=acc_dtype, device=H.device)
+    if ex is not None: table.view(R, K, F)[exact[0], exact[1]] = ex
     weight = torch.tensor(float(rows), dtype=acc_dtype, device=H.device) if wsum is None else wsum + rows
     return GMMStats(table.view(R, K, F), weight, ll, d), ((kept[0] if len(kept) == 1 else torch.cat(kept, -1)) if keep_resp else None)
 
@@ -168,24 +199,41 @@ def _pairs(p:GMMParams, covariance_type:str, idx:Tensor)->tuple[GMMParams, str]:
     cov, U = (p.covariances[r], p.precisions_cholesky[r]) if C.tied else (p.covariances[r, k], p.precisions_cholesky[r, k])
     return GMMParams(p.weights[r, k][None], p.means[r, k][None], cov[None], U[None]), C.untied.name
 
+# %% ../../nbs/02c_em_steps.ipynb #bcc43afa
+def _columns_near(
+    L:Tensor,      # (R, K, c) logits by the features' product
+    bk:Tensor,     # (R, K, 1) their rounding bounds
+    bf:Tensor,     # (m, 1) the bounds of the far components (r, k)
+    r:Tensor, k:Tensor, # (m,) restarts and components of the far components
+    floor:float,   # nats below a column's largest at which the E-step floors a responsibility
+)->Tensor:         # indices of the columns
+    "Columns where some far component's exact logit may lie within `floor` of the column's largest; elsewhere it is floored whatever its value."
+    low = (L - bk).amax(1)   # (R, c): at most the largest exact logit of each column
+    return ((L[r, k] + bf) >= low[r] - floor).any(0).nonzero()[:, 0]
+
 # %% ../../nbs/02c_em_steps.ipynb #c5bbb1e8
 def _logits_fn(
-    p:GMMParams,          # parameters (R restarts), in the coordinates the features are computed in
-    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
-    dtype:torch.dtype,    # dtype of the features and of the logits
-    r2:float,             # bound on the squared norm of the rows
-)->tuple:                 # (None or a function features (F, c) -> logits (R, K, c), the rounding bound of the products used)
+    p:GMMParams,           # parameters (R restarts), in the coordinates the features are computed in
+    covariance_type:str,   # 'full', 'tied', 'diag' or 'spherical'
+    dtype:torch.dtype,     # dtype of the features and of the logits
+    r2:float,              # bound on the squared norm of the rows
+    floor:float|None=None, # the E-step's exp floor (nats): far components' logits sure to lie this far below their column's largest keep the product's value
+)->tuple:                  # (None or a function features (F, c) -> logits (R, K, c), the rounding bound of the products used)
     "The E-step's logits: the features' product where its bound is at most `_DIRECT_ABOVE`, whitened differences only for the components above it."
     b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps).expand(p.weights.shape)
+    top = float(b.max())
+    if not top > _DIRECT_ABOVE: return None, top   # (NaN bounds too, as before: the M-step reports what made them)
     far = b > _DIRECT_ABOVE
-    if not far.any(): return None, float(b.max())
     if far.all(): return _direct_logits(p, covariance_type, dtype), 0.
     idx = far.nonzero()
     r, k = idx.unbind(1)
     direct, H = _direct_logits(*_pairs(p, covariance_type, idx), dtype), gmm_natural_params(p, covariance_type).to(dtype)
     R, K, F = H.shape
+    bk, bf = b.to(dtype)[..., None], b[r, k].to(dtype)[:, None]
     def logits(PT:Tensor)->Tensor:
         L = (H.reshape(R * K, F) @ PT).view(R, K, -1)
-        L[r, k] = direct(PT)[0]   # one collapsed component (variance reg_covar) no longer sends all K to the slow form
+        cols = None if floor is None else _columns_near(L, bk, bf, r, k, floor)
+        if cols is None or 2 * len(cols) > L.shape[-1]: L[r, k] = direct(PT)[0]   # one collapsed component (variance reg_covar) no longer sends all K to the slow form
+        elif len(cols): L[r[:, None], k[:, None], cols] = direct(PT[:, cols])[0]   # ... nor every row: only those it may hold
         return L
     return logits, float(b[~far].max())
