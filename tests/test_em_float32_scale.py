@@ -64,6 +64,8 @@ def test_float32_restart_on_nearly_collinear_points_keeps_their_variance():
     assert abs(small - small64) <= 0.05 * small64   # 1.5e-4, not reg_covar; condition number ~3e5 times float32's eps
     lb = np.array(g.lower_bounds_)
     assert (np.diff(lb) >= -allowed(lb[-1])).all()
+    b = fit32([X[:100], X[100:]], **kw)   # out of core: the second look reads the batches again
+    assert b.n_iter_ == g.n_iter_ and abs(b.score(X) - g.score(X)) <= allowed(g.score(X))
 
 def true_start(X:np.ndarray, ct:str)->dict:
     "Initial parameters from the blobs' own labels, in scikit-learn's form: weights, means and precisions."

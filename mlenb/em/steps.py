@@ -132,7 +132,7 @@ def _exact_rows(
     acc_dtype:torch.dtype,
 )->Tensor:                # (m, F)
     "Those components' rows of the table from float64 features, over the rows where some responsibility is above the E-step's floor (below it they are noise by design)."
-    cols = (resp > math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]
+    cols = (resp > 2 * math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]   # twice the floor: exp's last bit may round either way
     return resp[:, cols].to(acc_dtype) @ features(PT[:, cols]).T
 
 # %% ../../nbs/02c_em_steps.ipynb #1ba595a0
