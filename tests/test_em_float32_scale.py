@@ -97,3 +97,20 @@ def test_float32_init_keeps_the_small_feature(ct):
     v32, v64 = (c.diagonal(dim1=-2, dim2=-1) if ct != 'diag' else c for c in (c32, c64))
     v32, v64 = v32.reshape(-1, 2).double().sort(0).values, v64.reshape(-1, 2).sort(0).values   # components in any order
     torch.testing.assert_close(v32, v64, rtol=1e3 * EPS32, atol=0)
+
+def test_float32_far_components_take_the_direct_form_only_on_rows_they_may_hold(monkeypatch):
+    "A component collapsed onto three copies of one far point (its product bound passes 0.01 nats): the E-step that takes its direct form on those rows only follows the one that takes it on every row."
+    from sklearn.datasets import make_blobs
+    import mlenb.em.steps as steps
+    X, _ = make_blobs(2000, 5, centers=3, random_state=0)
+    X = np.concatenate([X, np.full((3, 5), 40.)])
+    kw = dict(means_init=np.concatenate([X[[0, 700, 1400]], X[-1:]]), tol=0, max_iter=20, random_state=0)
+    rows, near = [], steps._columns_near
+    monkeypatch.setattr(steps, '_columns_near', lambda *a: rows.append(len(c := near(*a))) or c)
+    g = GaussianMixture(4, dtype=torch.float32, progress=False, **kw).fit(X)
+    assert rows and max(rows) <= 10   # the direct form ran, on a few rows of 2003
+    every = GaussianMixture._logit_fn
+    monkeypatch.setattr(GaussianMixture, '_logit_fn', lambda self, p, r2, floor=None: every(self, p, r2))   # the direct form on every row
+    ref = GaussianMixture(4, dtype=torch.float32, progress=False, **kw).fit(X)
+    np.testing.assert_allclose(g.lower_bounds_, ref.lower_bounds_, rtol=0, atol=allowed(ref.lower_bounds_[-1]))
+    np.testing.assert_allclose(g.means_, ref.means_, rtol=0, atol=1e3 * EPS32 * np.abs(X).max())   # float32 rounding of means up to 40
