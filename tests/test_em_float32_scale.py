@@ -67,6 +67,15 @@ def test_float32_restart_on_nearly_collinear_points_keeps_their_variance():
     b = fit32([X[:100], X[100:]], **kw)   # out of core: the second look reads the batches again
     assert b.n_iter_ == g.n_iter_ and abs(b.score(X) - g.score(X)) <= allowed(g.score(X))
 
+def test_float32_with_missing_entries_keeps_that_variance_too():
+    "The same restart with 5% of entries missing (marginalised): the observed parts' features are taken again in float64 too."
+    X = data((1, 1)).copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.05] = np.nan
+    kw = dict(covariance_type='full', init_params='random', random_state=7, missing='marginalise')
+    g = fit32(X, **kw)   # lowered the likelihood at iteration 57 (by 0.049) before
+    ref = GaussianMixture(3, dtype=torch.float64, progress=False, tol=TOL, max_iter=1000, **kw).fit(X)
+    assert abs(g.score(X) - ref.score(X)) <= allowed(ref.score(X)) and g.n_iter_ == ref.n_iter_
+
 def true_start(X:np.ndarray, ct:str)->dict:
     "Initial parameters from the blobs' own labels, in scikit-learn's form: weights, means and precisions."
     lab = np.repeat(np.arange(3), 80)

@@ -156,7 +156,7 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
     "One E-step pass over this worker's data: statistics (components in the (R, K) mask `exact` from float64 features), responsibilities (R, K, n) if `keep`, and the products' rounding bound."
     size = self._chunk(p.weights.shape[0] * self.n_components, src.F)
     if src.missing:
-        return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2)
+        return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2, exact)
     logits, rounding = self._logit_fn(p, src.r2, -_EXP_FLOOR[self.dtype])   # rows a far component cannot hold skip its direct form
     ex = None
     if exact is not None and exact.any():
@@ -208,7 +208,7 @@ def _m(self:GaussianMixture,
     eps, exact = torch.finfo(self.dtype).eps, None if self._exact is None else self._exact[idx]
     try:
         new, low = _m_step(st, ct, self.reg_covar, eps, exact)
-        if self.dtype != self._master and not self._src.missing and (low if exact is None else low & ~exact).any():
+        if self.dtype != self._master and (low if exact is None else low & ~exact).any():
             exact = low if exact is None else exact | low   # variances the one-pass statistics cannot tell from rounding: again, from float64 features
             if self._exact is None: self._exact = torch.zeros_like(self._params.weights, dtype=torch.bool)
             self._exact[idx] = exact

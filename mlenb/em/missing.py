@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from .covariance import COVARIANCES, gmm_features, n_second_moments
 from .stats import GMMParams, GMMStats
-from .steps import gmm_natural_params, _e_chunk, _logits_fn
+from .steps import gmm_natural_params, _e_chunk, _exact_rows, _logits_fn
 
 # %% auto #0
 __all__ = ['gmm_e_step_missing', 'gmm_logits_missing']
@@ -79,12 +79,14 @@ def gmm_e_step_missing(
     dtype:torch.dtype=torch.float64,      # dtype of the products (that of the features)
     acc_dtype:torch.dtype=torch.float64,  # dtype the statistics accumulate in
     r2:float=0.,                 # bound on the squared norm of the centred rows (picks the direct form if needed)
+    exact:Tensor|None=None,      # (R, K) components whose rows come from float64 features of the observed parts (as `gmm_e_step`'s)
 )->tuple[GMMStats, Tensor|None, float]: # statistics, responsibilities (rows with nothing observed: the weights), rounding bound
     "Expected sufficient statistics with missing entries (Ghahramani & Jordan 1994): marginal densities in the E-step, conditional expectations for the M-step."
     (R, K), F = p.weights.shape, 1 + d + n_second_moments(d, covariance_type)
     get, per = _marginals(p, covariance_type, dtype, r2), {}
     ll, weight = torch.zeros(R, dtype=acc_dtype, device=p.means.device), torch.zeros((), dtype=acc_dtype, device=p.means.device)
     resp_all = None if n is None else p.weights.to(dtype)[..., None].expand(R, K, n).clone()
+    ex = None if exact is None or not exact.any() else exact.nonzero().unbind(1)
     for o, rows, PT, w in groups:
         pm, H, direct, _ = get(o)
         resp, lse = _e_chunk(H, PT, direct)
@@ -92,6 +94,7 @@ def gmm_e_step_missing(
         if w is None: ll += lse.sum(1).to(acc_dtype); weight += PT.shape[1]
         else: ll += (lse @ w).to(acc_dtype); weight += w.sum().to(acc_dtype); resp.mul_(w)
         T = (resp.reshape(R * K, -1) @ PT.T).view(R, K, -1).to(acc_dtype)
+        if ex is not None: T[ex] = _exact_rows(resp[ex], PT, lambda P: gmm_features(P[1:1 + len(o)].T.to(acc_dtype), covariance_type), acc_dtype)
         key = tuple(o.tolist())
         per[key] = (o, pm, T + per[key][2] if key in per else T)
     table = torch.zeros(R, K, F, dtype=acc_dtype, device=p.means.device)
