@@ -20,12 +20,12 @@ from rounding; the window starts after that one-off pass.
 Skipping rows that have settled was tried for the diagonal case (2026-12-05, not kept): a row whose best component
 leads every other by log(n / eps) + 8 nats changes nothing beyond rounding if it is counted one-hot, so its float64
 features can be summed once per component and the row skipped until a bound says another component may have come
-near. It stays exact (1e-12 from scikit-learn's means) but made this case slower: 0.12-0.15 s per iteration against
-0.067 s at N=200,000 in float64. From the shared initial means 9 of the 20 components end up on two or three blobs
-or sharing one, so 15% of the rows never settle, and the bounds that cost O(1) per row (the lead lowered by
+near. It stays exact (1e-12 from scikit-learn's means) but made this case slower: 0.11-0.15 s per iteration against
+0.067 s at N=200,000 in float64 (iterations 4-15). From the shared initial means 9 of the 20 components end up on two or three blobs
+or sharing one, so 15% (N=100,000) to 25% (N=200,000) of the rows never settle, and the bounds that cost O(1) per row (the lead lowered by
 |dH| times each row's feature norms, or a radius around each component's mean within which no other component can
-come near) let only 25-35% of the rows be skipped: the components spanning several blobs have rows 25-35 from their
-mean and certify none. The rows left are gathered, which costs more per row than the chunked pass. Bounds per row
+come near) let at most 26-40% of the rows be skipped (N=200,000): the components spanning several blobs have rows
+25-39 from their mean and certify none. The rows left are gathered, which costs more per row than the chunked pass. Bounds per row
 and component (Elkan's) would be as large as the logits themselves.
 
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
