@@ -28,6 +28,20 @@ come near) let at most 26-40% of the rows be skipped (N=200,000): the components
 25-39 from their mean and certify none. The rows left are gathered, which costs more per row than the chunked pass. Bounds per row
 and component (Elkan's) would be as large as the logits themselves.
 
+Where the time goes at N=1,000,000 (2026-12-06, a 2-core Intel Xeon with 2 MB of L2 per core, MKL; `gm.step()` timed
+chunk by chunk): in float64, 0.325 s per step = building each chunk's features from the cached centred rows 0.10 s
+(reading those rows alone takes 0.036 s), the E-step's product 0.068 s, its softmax 0.064 s, the M-step's product 0.092 s.
+Both products run at 45-60 GFLOP/s, near one core's peak. In float32, 0.24 s: one component sits on one point from
+iteration 3 on, and the test for the rows where it may count (its product bound is 496 nats) cost about 200 us per chunk
+of 4,332 rows. That test now takes one `amax` and `index_select` instead of a subtraction and advanced indexing
+(5.9% faster per float32 step, old and new code taking turns in one process). Also tried here, and not kept because they
+help only on some machines or some shapes: chunks 2-4x larger (float32 0.232 -> 0.205 s, float64 0.327 -> 0.307 s, but
+N=1,000,000 D=2 K=8 full 8-26% slower); the M-step's product as features @ R.T (8-30% faster per product at K <= 20,
+10% slower with 16 restarts; BLAS-specific, not measured on the AMD machine); a sparse M-step through torch.sparse (the
+product 4x faster at 1.2 nonzero responsibilities per row, but building the CSR matrix costs as much as the dense product,
+and it needs the features by rows). On this machine scikit-learn took 1.75-2.23 s per iteration; mlenb read 5.1x-6.5x
+in float64 and 6.3x-9.3x in float32 over three runs (the host is shared: the same command varied by 40%).
+
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
 """

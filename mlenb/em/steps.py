@@ -133,7 +133,7 @@ def _exact_rows(
 )->Tensor:                # (m, F)
     "Those components' rows of the table from float64 features, over the rows where some responsibility is above the E-step's floor (below it they are noise by design)."
     cols = (resp > 2 * math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]   # twice the floor: exp's last bit may round either way
-    return resp[:, cols].to(acc_dtype) @ features(PT[:, cols]).T
+    return resp.index_select(1, cols).to(acc_dtype) @ features(PT.index_select(1, cols)).T
 
 # %% ../../nbs/02c_em_steps.ipynb #1ba595a0
 def gmm_e_step(
@@ -201,15 +201,14 @@ def _pairs(p:GMMParams, covariance_type:str, idx:Tensor)->tuple[GMMParams, str]:
 
 # %% ../../nbs/02c_em_steps.ipynb #bcc43afa
 def _columns_near(
-    L:Tensor,      # (R, K, c) logits by the features' product
-    bk:Tensor,     # (R, K, 1) their rounding bounds
-    bf:Tensor,     # (m, 1) the bounds of the far components (r, k)
-    r:Tensor, k:Tensor, # (m,) restarts and components of the far components
-    floor:float,   # nats below a column's largest at which the E-step floors a responsibility
-)->Tensor:         # indices of the columns
-    "Columns where some far component's exact logit may lie within `floor` of the column's largest; elsewhere it is floored whatever its value."
-    low = (L - bk).amax(1)   # (R, c): at most the largest exact logit of each column
-    return ((L[r, k] + bf) >= low[r] - floor).any(0).nonzero()[:, 0]
+    L:Tensor,     # (R, K, c) logits by the features' product
+    fi:Tensor,    # (m,) the far components, as indices r K + k of the flattened (R K, c) logits
+    r:Tensor,     # (m,) their restarts
+    gap:Tensor,   # (m, 1) the far components' bounds, plus the largest bound of the others, plus the E-step's floor (nats)
+)->Tensor:        # indices of the columns
+    "Columns where some far component's exact logit may lie within the floor of the column's largest; elsewhere it is floored whatever its value."
+    Lf = L.view(-1, L.shape[-1]).index_select(0, fi)
+    return ((Lf + gap) >= L.amax(1).index_select(0, r)).any(0).nonzero()[:, 0]
 
 # %% ../../nbs/02c_em_steps.ipynb #c5bbb1e8
 def _logits_fn(
@@ -229,11 +228,12 @@ def _logits_fn(
     r, k = idx.unbind(1)
     direct, H = _direct_logits(*_pairs(p, covariance_type, idx), dtype), gmm_natural_params(p, covariance_type).to(dtype)
     R, K, F = H.shape
-    bk, bf = b.to(dtype)[..., None], b[r, k].to(dtype)[:, None]
+    H, fi, near = H.reshape(R * K, F), r * K + k, float(b[~far].max())
+    gap = None if floor is None else (b[r, k] + near + floor).to(dtype)[:, None]
     def logits(PT:Tensor)->Tensor:
-        L = (H.reshape(R * K, F) @ PT).view(R, K, -1)
-        cols = None if floor is None else _columns_near(L, bk, bf, r, k, floor)
-        if cols is None or 2 * len(cols) > L.shape[-1]: L[r, k] = direct(PT)[0]   # one collapsed component (variance reg_covar) no longer sends all K to the slow form
-        elif len(cols): L[r[:, None], k[:, None], cols] = direct(PT[:, cols])[0]   # ... nor every row: only those it may hold
-        return L
-    return logits, float(b[~far].max())
+        L = H @ PT
+        cols = None if floor is None else _columns_near(L.view(R, K, -1), fi, r, gap)
+        if cols is None or 2 * len(cols) > L.shape[-1]: L.index_copy_(0, fi, direct(PT)[0])   # one collapsed component (variance reg_covar) no longer sends all K to the slow form
+        elif len(cols): L[fi[:, None], cols] = direct(PT.index_select(1, cols))[0]         # ... nor every row: only those it may hold
+        return L.view(R, K, -1)
+    return logits, near
