@@ -335,12 +335,13 @@ def gmm_features(
 
 # %% ../../nbs/02a_em_covariance.ipynb #700d6ace
 def _features_t(
-    XT:Tensor,            # transposed rows, (d, c)
-    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
-)->Tensor:                # (1 + d + q, c), as `gmm_features(XT.T)`
-    "`gmm_features` of rows held transposed, written straight into one new tensor (no transpose, no concatenation)."
+    XT:Tensor,              # transposed rows, (d, c)
+    covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
+    out:Tensor|None=None,   # (1 + d + q, c) to write into: a buffer reused chunk after chunk stays in cache; None: a new tensor
+)->Tensor:                  # (1 + d + q, c), as `gmm_features(XT.T)`
+    "`gmm_features` of rows held transposed, written straight into one tensor (no transpose, no concatenation)."
     d, c = XT.shape
-    PT = XT.new_empty(1 + d + n_second_moments(d, covariance_type), c)
+    PT = XT.new_empty(1 + d + n_second_moments(d, covariance_type), c) if out is None else out
     PT[0] = 1; PT[1:1 + d] = XT
-    COVARIANCES[covariance_type].second_into(XT, PT[1 + d:])
+    COVARIANCES[covariance_type].second_into(PT[1:1 + d], PT[1 + d:])   # from the copy just written: in cache, where XT may not be
     return PT
