@@ -42,6 +42,17 @@ product 4x faster at 1.2 nonzero responsibilities per row, but building the CSR 
 and it needs the features by rows). On this machine scikit-learn took 1.75-2.23 s per iteration; mlenb read 5.1x-6.5x
 in float64 and 6.3x-9.3x in float32 over three runs (the host is shared: the same command varied by 40%).
 
+On a 2-core AMD EPYC (AVX-512, 1 MB of L2 per core, MKL; 2026-12-06, `--diag`): scikit-learn took 1.54 s per iteration
+in float64 and the two products alone, on one cache-resident chunk, 0.207 s (37-40 GFLOP/s, near one core's float64
+peak), so no exact EM that computes them reads more than 7.4x there; mlenb read 5.3x (0.293 s). In float32 6.1x (0.259 s;
+products 0.122 s, a ceiling of 13x). Of a float32 `gm.step()` (0.21-0.23 s under torch.profiler) the products take
+128 ms, `exp` 18 ms, building the features from the cached rows 27 ms (mostly reading those rows from memory), and about
+50 small ops per chunk the rest. Each chunk's features are written into one reused buffer (Intel: 5-6% faster per
+float64 step at D=20-50 diagonal; AMD: 10% at N=500,000 D=20 K=10 full float32, within noise at D=50). Tried on the AMD
+machine, not kept: chunks 2x larger (6-10% faster per step at D=50, but slower at D=2-20 on the Intel one); the M-step's
+product as features @ R.T (slower there: 23 against 37 GFLOP/s at K=20 in float64); the exact rows' test returning
+early when no row needs them (1%, within noise).
+
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
 """
