@@ -46,8 +46,8 @@ On a 2-core AMD EPYC (AVX-512, 1 MB of L2 per core, MKL; 2026-12-06, `--diag`): 
 in float64 and the two products alone, on one cache-resident chunk, 0.207 s (37-40 GFLOP/s, near one core's float64
 peak), so no exact EM that computes them reads more than 7.4x there; mlenb read 5.3x (0.293 s). In float32 6.1x (0.259 s;
 products 0.122 s, a ceiling of 13x). Of a float32 `gm.step()` (0.21-0.23 s under torch.profiler) the products take
-128 ms, `exp` 18 ms, building the features from the cached rows 27 ms (mostly reading those rows from memory), and about
-50 small ops per chunk the rest. Each chunk's features are written into one reused buffer (Intel: 5-6% faster per
+128 ms, `exp` 18 ms, building the features from the cached rows 27 ms (`copy_` 19, x*x 7, the ones row 1.5), and the
+rest many small ops of 1-5 ms per step each (`amax`, `index_select`, `sum`, `any`, `nonzero`, ...). Each chunk's features are written into one reused buffer (Intel: 5-6% faster per
 float64 step at D=20-50 diagonal; AMD: 10% at N=500,000 D=20 K=10 full float32, within noise at D=50). Tried on the AMD
 machine, not kept: chunks 2x larger (6-10% faster per step at D=50, but slower at D=2-20 on the Intel one); the M-step's
 product as features @ R.T (slower there: 23 against 37 GFLOP/s at K=20 in float64); the exact rows' test returning
