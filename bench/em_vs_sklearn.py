@@ -52,6 +52,12 @@ float64 step at D=20-50 diagonal; AMD: 10% at N=500,000 D=20 K=10 full float32, 
 machine, not kept: chunks 2x larger (6-10% faster per step at D=50, but slower at D=2-20 on the Intel one); the M-step's
 product as features @ R.T (slower there: 23 against 37 GFLOP/s at K=20 in float64); the exact rows' test returning
 early when no row needs them (1%, within noise).
+On the same machine MKL's own one-thread rate (2048^3) is 75 GFLOP/s in float32 and 40 in float64, and the E-step's
+product shape reaches 66 and 40: even at 75 the float32 products take 108 ms, so 10x (0.158 s) would leave 50 ms for
+exp, the features and the softmax, which take 93 ms now (a 0.215 s step). Also not kept: taking each chunk's products
+straight from the cached rows (x and x^2 as separate products, no copy into the features buffer), 7% slower over all
+chunks with both taking turns. Two threads for mlenb alone gave no clear gain (a step 0.19-0.31 s against 0.21-0.22 s
+on one; the host was noisy).
 
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
