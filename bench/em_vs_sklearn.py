@@ -44,20 +44,20 @@ in float64 and 6.3x-9.3x in float32 over three runs (the host is shared: the sam
 
 On a 2-core AMD EPYC (AVX-512, 1 MB of L2 per core, MKL; 2026-12-06, `--diag`): scikit-learn took 1.54 s per iteration
 in float64 and the two products alone, on one cache-resident chunk, 0.207 s (37-40 GFLOP/s, near one core's float64
-peak), so no exact EM that computes them reads more than 7.4x there; mlenb read 5.3x (0.293 s). In float32 6.1x (0.259 s;
-products 0.122 s, a ceiling of 13x). Of a float32 `gm.step()` (0.21-0.23 s under torch.profiler) the products take
-128 ms, `exp` 18 ms, building the features from the cached rows 27 ms (`copy_` 19, x*x 7, the ones row 1.5), and the
-rest many small ops of 1-5 ms per step each (`amax`, `index_select`, `sum`, `any`, `nonzero`, ...). Each chunk's features are written into one reused buffer (Intel: 5-6% faster per
-float64 step at D=20-50 diagonal; AMD: 10% at N=500,000 D=20 K=10 full float32, within noise at D=50). Tried on the AMD
-machine, not kept: chunks 2x larger (6-10% faster per step at D=50, but slower at D=2-20 on the Intel one); the M-step's
-product as features @ R.T (slower there: 23 against 37 GFLOP/s at K=20 in float64); the exact rows' test returning
-early when no row needs them (1%, within noise).
-On the same machine MKL's own one-thread rate (2048^3) is 75 GFLOP/s in float32 and 40 in float64, and the E-step's
-product shape reaches 66 and 40: even at 75 the float32 products take 108 ms, so 10x (0.158 s) would leave 50 ms for
-exp, the features and the softmax, which take 93 ms now (a 0.215 s step). Also not kept: taking each chunk's products
-straight from the cached rows (x and x^2 as separate products, no copy into the features buffer), 7% slower over all
-chunks with both taking turns. Two threads for mlenb alone gave no clear gain (a step 0.19-0.31 s against 0.21-0.22 s
-on one; the host was noisy).
+peak), so no exact EM that computes them reads more than 7.4x there; mlenb read 5.3x (0.293 s). In float32 6.1x
+(0.259 s; products 0.122 s, a ceiling of 13x). Of a float32 `gm.step()` (0.21-0.23 s under torch.profiler) the products
+take 128 ms, `exp` 18 ms, building the features from the cached rows 27 ms (`copy_` 19, x*x 7, the ones row 1.5), and
+the rest many small ops of 1-5 ms per step each (`amax`, `index_select`, `sum`, `any`, `nonzero`, ...). Each chunk's
+features are written into one reused buffer (Intel: 5-6% faster per float64 step at D=20-50 diagonal; AMD: 10% at
+N=500,000 D=20 K=10 full float32, within noise at D=50). Tried on the AMD machine, not kept: chunks 2x larger (6-10%
+faster per step at D=50, but slower at D=2-20 on the Intel one); the M-step's product as features @ R.T (slower there:
+23 against 37 GFLOP/s at K=20 in float64); the exact rows' test returning early when no row needs them (1%, within
+noise). On the same machine MKL's own one-thread rate (2048^3) is 75 GFLOP/s in float32 and 40 in float64, and the
+E-step's product shape reaches 66 and 40: even at 75 the float32 products would take 108 ms, so 10x (0.158 s) would
+leave 50 ms for exp, the features and the softmax, which take 93 ms now (a 0.215 s step). Also not kept: taking each
+chunk's products straight from the cached rows (x and x^2 as separate products, no copy into the features buffer), 7%
+slower over all chunks with both taking turns. Two threads for mlenb alone gave no clear gain (best of 5 steps
+0.19-0.31 s against 0.21-0.22 s on one; the host was noisy).
 
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
