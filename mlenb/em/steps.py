@@ -110,13 +110,14 @@ def gmm_natural_params(
 
 # %% ../../nbs/02c_em_steps.ipynb #37
 _EXP_FLOOR = {torch.float64: -700., torch.float32: -80., torch.float16: -9., torch.bfloat16: -80.}
+_LOG2_E = 1 / math.log(2)   # exp(u) = 2 ** (u log2 e)
 
 def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
     "Responsibilities (R, K, c) and log-likelihoods (R, c) of one chunk of transposed features."
     R, K, F = H.shape
     L = (H.reshape(R * K, F) @ PT).view(R, K, -1) if logits is None else logits(PT)
     m = L.amax(1, keepdim=True)
-    L.sub_(m).clamp_min_(_EXP_FLOOR[L.dtype]).exp_()   # no subnormals: they are slow and below rounding anyway
+    L.sub_(m).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()   # floored: no subnormals, they are slow and below rounding anyway
     s = L.sum(1, keepdim=True)
     L.div_(s)
     return L, (m + s.log()).squeeze(1)
@@ -132,7 +133,7 @@ def _exact_rows(
     acc_dtype:torch.dtype,
 )->Tensor:                # (m, F)
     "Those components' rows of the table from float64 features, over the rows where some responsibility is above the E-step's floor (below it they are noise by design)."
-    cols = (resp > 2 * math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]   # twice the floor: exp's last bit may round either way
+    cols = (resp > 2 * math.exp(_EXP_FLOOR[resp.dtype])).any(0).nonzero()[:, 0]   # twice the floor: exp2's last bits may round either way
     return resp.index_select(1, cols).to(acc_dtype) @ features(PT.index_select(1, cols)).T
 
 # %% ../../nbs/02c_em_steps.ipynb #1ba595a0
