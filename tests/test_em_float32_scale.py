@@ -120,7 +120,7 @@ def test_float32_far_components_take_the_direct_form_only_on_rows_they_may_hold(
     g = GaussianMixture(4, dtype=torch.float32, progress=False, **kw).fit(X)
     assert rows and max(rows) <= 10   # the direct form ran, on a few rows of 2003
     every = GaussianMixture._logit_fn
-    monkeypatch.setattr(GaussianMixture, '_logit_fn', lambda self, p, r2, floor=None: every(self, p, r2))   # the direct form on every row
+    monkeypatch.setattr(GaussianMixture, '_logit_fn', lambda self, p, src, floor=None: every(self, p, src))   # the direct form on every row
     ref = GaussianMixture(4, dtype=torch.float32, progress=False, **kw).fit(X)
     np.testing.assert_allclose(g.lower_bounds_, ref.lower_bounds_, rtol=0, atol=allowed(ref.lower_bounds_[-1]))
     np.testing.assert_allclose(g.means_, ref.means_, rtol=0, atol=1e3 * EPS32 * np.abs(X).max())   # float32 rounding of means up to 40

@@ -91,6 +91,7 @@ class Covariance:
     logdet_half = _todo         # (U, d) -> log det U = -log det(Sigma) / 2
     trace_precision = _todo     # (U, d) -> tr P per component, (R, K) or (R, 1)
     product_scale = _todo       # (U, d) -> bound on x^T P x per unit |x|^2
+    feature_scale = _todo       # (U, d, v2) -> bound on sum_ij |P_ij v_i v_j| from the squares v2 (..., d)
     # E-step
     natural = _todo        # (U, mu, d) -> quadratic coefficients, log det U, P mu, mu^T P mu
     whitener = _todo       # (U, mu, dtype) -> function XT -> whitened differences U^T (x - mu), (R, K, d, c)
@@ -146,6 +147,7 @@ class _MatrixCovariance(Covariance):
         return f"the data lie in a lower-dimensional subspace (their covariance has rank {rank} of {d})"
     def logdet_half(self, U, d): return U.diagonal(dim1=-2, dim2=-1).log().sum(-1)   # log det U (= -log det Sigma / 2)
     def product_scale(self, U, d): return self.trace_precision(U, d)
+    def feature_scale(self, U, d, v2): return (self.per_component((U * U).sum(-1)) * v2).sqrt().sum(-1) ** 2   # |P_ij| <= sqrt(P_ii P_jj)
     def precision(self, U): return U @ U.mT
     def inverse(self, cov): return torch.linalg.inv(cov)
     def natural(self, U, mu, d):
@@ -273,6 +275,7 @@ class DiagCovariance(_VectorCovariance):
     def logdet_half(self, U, d): return U.log().sum(-1)
     def trace_precision(self, U, d): return (U * U).sum(-1)
     def product_scale(self, U, d): return (U * U).amax(-1)
+    def feature_scale(self, U, d, v2): return (U * U * v2).sum(-1)
     def _columns(self, U): return U[..., None]
     def marginal(self, cov, U, o): return cov[..., o], U[..., o]
     def moments(self, cov, mu, d, reg_covar): return cov - reg_covar + mu * mu
@@ -303,6 +306,7 @@ class SphericalCovariance(_VectorCovariance):
     def logdet_half(self, U, d): return d * U.log()
     def trace_precision(self, U, d): return d * U * U
     def product_scale(self, U, d): return U * U
+    def feature_scale(self, U, d, v2): return U * U * v2.sum(-1)
     def _columns(self, U): return U[..., None, None]
     def marginal(self, cov, U, o): return cov, U
     def moments(self, cov, mu, d, reg_covar): return (d * (cov - reg_covar) + (mu * mu).sum(-1))[..., None]

@@ -124,9 +124,13 @@ def _reset_state(self:GaussianMixture):
 
 # %% ../../nbs/02i_em_fit.ipynb #3080575b
 @patch
-def _logit_fn(self:GaussianMixture, p:GMMParams, r2:float, floor:float|None=None)->tuple:
+def _logit_fn(self:GaussianMixture,
+    p:GMMParams,            # parameters of the E-step
+    src,                    # the data source: its bounds on the rows, `r2` and `r2d`, set the products' rounding bound
+    floor:float|None=None,  # the E-step's exp floor (see `_logits_fn`)
+)->tuple:
     "The E-step's logits: (None, bound) for the features' product; a function that takes the direct form where the product's bound is too large (see `_logits_fn` for `floor`)."
-    return _logits_fn(p, self.covariance_type, self.dtype, r2, floor)
+    return _logits_fn(p, self.covariance_type, self.dtype, src.r2, floor, src.r2d)
 
 # %% ../../nbs/02i_em_fit.ipynb #930c19a3
 @patch
@@ -157,7 +161,7 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
     size = self._chunk(p.weights.shape[0] * self.n_components, src.F)
     if src.missing:
         return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2, exact)
-    logits, rounding = self._logit_fn(p, src.r2, -_EXP_FLOOR[self.dtype])   # rows a far component cannot hold skip its direct form
+    logits, rounding = self._logit_fn(p, src, -_EXP_FLOOR[self.dtype])   # rows a far component cannot hold skip its direct form
     ex = None
     if exact is not None and exact.any():
         r, k = exact.nonzero().unbind(1)

@@ -108,7 +108,15 @@ def _column_means(sums:Tensor, comm=None)->Tensor:
     return sums[:d] / sums[d:]
 
 # %% ../../nbs/02f_em_sources.ipynb #fed6393e
-def _max_r2(r2:float, comm=None)->float: return r2 if comm is None else float(comm.max(torch.tensor(r2, dtype=torch.float64)))
+def _max_squares(
+    r2:float,         # largest squared norm of the centred rows
+    r2d:Tensor,       # (d,) each feature's largest centred square
+    comm=None,        # workers: the largest over all of them, in one all-reduce
+)->tuple[float, Tensor]:
+    "The bounds on the centred rows that the range check and the E-step's rounding bound take, over all workers when `comm` is given."
+    if comm is None: return r2, r2d
+    t = comm.max(torch.cat([r2d.new_tensor([r2]), r2d]))
+    return float(t[0]), t[1:]
 
 # %% ../../nbs/02f_em_sources.ipynb #68
 def _check_range(
@@ -146,8 +154,11 @@ class _Memory:
         elif self.d * self.n <= room:   # the features do not fit, the centred rows do: centre and transpose once, not on every pass
             self.xT = torch.empty(self.d, self.n, dtype=dtype, device=X.device)
             for a in range(0, self.n, 2 ** 16): self.xT[:, a:a + 2 ** 16] = self.centred(a, a + 2 ** 16).T
-        r2 = lambda a: float(((self.X[a:a + 2 ** 16].to(self.shift.dtype) - self.shift) ** 2).sum(1).max())   # in float64: may exceed `dtype`
-        self.r2 = _max_r2(max(r2(a) for a in range(0, self.n, 2 ** 16)), comm)
+        r2, r2d = 0., torch.zeros(self.d, dtype=self.shift.dtype, device=X.device)
+        for a in range(0, self.n, 2 ** 16):
+            sq = (self.X[a:a + 2 ** 16].to(self.shift.dtype) - self.shift) ** 2   # in float64: may exceed `dtype`
+            r2, r2d = max(r2, float(sq.sum(1).max())), torch.maximum(r2d, sq.amax(0))
+        self.r2, self.r2d = _max_squares(r2, r2d, comm)
 
     def centred(self, a:int=0, b:int|None=None)->Tensor: return (self.X[a:b].to(self.shift.dtype) - self.shift).to(self.dtype)
     def rows(self)->tuple[Tensor, Tensor|None]:
@@ -179,7 +190,8 @@ class _Missing:
         self.weight, self.w = float(wm.sum()), (None if w is None else w.to(dtype))
         self.shift = _column_means(_column_sums(X.to(master), wm, obs), comm) if shift is None else shift
         Xc = X.to(master) - self.shift                     # NaN stays NaN
-        self.Xc, self.r2 = Xc.to(dtype), _max_r2(float((Xc.nan_to_num(0.) ** 2).sum(1).max()), comm)
+        sq = Xc.nan_to_num(0.) ** 2
+        self.Xc, (self.r2, self.r2d) = Xc.to(dtype), _max_squares(float(sq.sum(1).max()), sq.amax(0), comm)
         self._cache = cache and self.F * self.n <= _Memory.cache.get(X.device.type, 2 ** 29)
         self._groups = None
 
@@ -225,14 +237,15 @@ class _Batches:
     def __init__(self, source, covariance_type:str, dtype, device, shift:Tensor|None=None, master=torch.float64, missing:bool=False, comm=None):
         self.source, self.ct, self.dtype, self.device, self.master, self.allow_nan = source, covariance_type, dtype, device, master, missing
         self.n, self.weight, self.d, self.first, self.missing = 0, 0., None, None, False
-        sums, x2, err = 0., 0., None
+        sums, x2, x2d, err = 0., 0., None, None
         try:
             for X, w in self._batches():
                 obs = ~torch.isnan(X); kept = obs.any(1)
                 wm = (torch.ones(len(X), dtype=master, device=device) if w is None else w.to(master)) * kept
                 self.n += int(kept.sum()); self.weight += float(wm.sum())
                 sums = sums + _column_sums(X.to(master), wm, obs)
-                x2 = max(x2, float((X.to(master).nan_to_num(0.) ** 2).sum(1).max()))
+                sq = X.to(master).nan_to_num(0.) ** 2
+                x2, x2d = max(x2, float(sq.sum(1).max())), sq.amax(0) if x2d is None else torch.maximum(x2d, sq.amax(0))
                 self.missing |= not bool(obs.all())
                 if self.first is None and bool(kept.any()): self.first = (X, w)   # initialise from the first batch with something observed
             if self.d is None: raise ValueError("X: the iterable of batches is empty")
@@ -241,7 +254,7 @@ class _Batches:
         elif err is not None: raise err
         self.F = 1 + self.d + n_second_moments(self.d, covariance_type)
         self.shift = _column_means(sums, comm) if shift is None else shift
-        self.r2 = _max_r2((math.sqrt(x2) + float(self.shift.norm())) ** 2, comm)   # a bound on the centred squared norms
+        self.r2, self.r2d = _max_squares((math.sqrt(x2) + float(self.shift.norm())) ** 2, (x2d.sqrt() + self.shift.abs()) ** 2, comm)   # bounds on the centred squares
 
     def _batches(self):
         for i, b in enumerate(self.source() if callable(self.source) else self.source):

@@ -168,16 +168,21 @@ def _trace_precision(p:GMMParams, covariance_type:str)->Tensor:
     return COVARIANCES[covariance_type].trace_precision(p.precisions_cholesky, p.means.shape[-1])
 
 # %% ../../nbs/02c_em_steps.ipynb #f7948e1b
-def _product_scale(p:GMMParams, covariance_type:str)->Tensor:
-    "A bound on the terms of x^T P_k x per unit |x|^2, (R, K) or (R, 1): tr P_k (Cauchy-Schwarz) for full and tied, the largest precision for diag and spherical."
-    return COVARIANCES[covariance_type].product_scale(p.precisions_cholesky, p.means.shape[-1])
-
 _DIRECT_ABOVE = 1e-2   # nats: rounding bound above which the E-step uses whitened differences
 
 # %% ../../nbs/02c_em_steps.ipynb #5d3adc0e
-def _rounding_bounds(p:GMMParams, covariance_type:str, r2:float, eps:float)->Tensor:
-    "Bound on the cancellation error (nats) of the features' product per restart and component, (R, K): eps s_k (|x|^2 + |mu_k|^2), s_k from `_product_scale`."
-    return eps * _product_scale(p, covariance_type) * (r2 + (p.means ** 2).sum(-1))
+def _rounding_bounds(
+    p:GMMParams,          # parameters, in the coordinates the features are computed in
+    covariance_type:str,  # 'full', 'tied', 'diag' or 'spherical'
+    r2:float,             # bound on the squared norm of the rows
+    eps:float,            # rounding level of the features' dtype
+    r2d:Tensor|None=None, # (d,) bound on each feature's square over the rows
+)->Tensor:                # (R, K)
+    "Bound on the cancellation error (nats) of the features' product per restart and component: eps s_k (|x|^2 + |mu_k|^2); with `r2d`, eps (q_k(x) + q_k(mu_k)), never larger."
+    C, U, d = COVARIANCES[covariance_type], p.precisions_cholesky, p.means.shape[-1]
+    s = C.product_scale(U, d)   # q_k(v) bounds the absolute terms of v^T P_k v: s_k |v|^2, or from each feature's square
+    if r2d is None: return eps * s * (r2 + (p.means ** 2).sum(-1))
+    return eps * (torch.minimum(s * r2, C.feature_scale(U, d, r2d.to(s))) + C.feature_scale(U, d, p.means ** 2))
 
 # %% ../../nbs/02c_em_steps.ipynb #5ef699b4
 def _direct_logits(p:GMMParams, covariance_type:str, dtype:torch.dtype):
@@ -218,9 +223,12 @@ def _logits_fn(
     dtype:torch.dtype,     # dtype of the features and of the logits
     r2:float,              # bound on the squared norm of the rows
     floor:float|None=None, # the E-step's exp floor (nats): far components' logits sure to lie this far below their column's largest keep the product's value
+    r2d:Tensor|None=None,  # (d,) bound on each feature's square over the rows (a tighter bound where the features' scales differ)
 )->tuple:                  # (None or a function features (F, c) -> logits (R, K, c), the rounding bound of the products used)
     "The E-step's logits: the features' product where its bound is at most `_DIRECT_ABOVE`, whitened differences only for the components above it."
     b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps).expand(p.weights.shape)
+    if r2d is not None and float(b.max()) > _DIRECT_ABOVE:   # the per-feature bound (a few small ops more) only where |x|^2 alone sends some to the direct form
+        b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps, r2d).expand(p.weights.shape)
     top = float(b.max())
     if not top > _DIRECT_ABOVE: return None, top   # (NaN bounds too, as before: the M-step reports what made them)
     far = b > _DIRECT_ABOVE
