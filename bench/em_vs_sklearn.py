@@ -59,6 +59,17 @@ chunk's products straight from the cached rows (x and x^2 as separate products, 
 slower over all chunks with both taking turns. Two threads for mlenb alone gave no clear gain (best of 5 steps
 0.19-0.31 s against 0.21-0.22 s on one; the host was noisy).
 
+Two changes on the same AMD machine (2026-12-07). The E-step's exponentials are now exp2 of u log2 e: exp takes 82 us
+and exp2 28 us on 20 x 4,332 float32 logits (2.0x in float64), 5-7% per D=50 step and up to 26% at D=2 K=8 float32
+(old and new `_e_chunk` taking turns in one process). And in float32 a second component, not collapsed, had sat just
+above the direct form's threshold (its bound 0.020 nats: largest precision 38.5 times |x|^2 = 2,535): it made 60-90
+rows per chunk take the direct form, 51 us per chunk. The bound now takes each feature's largest square where |x|^2
+alone sends a component to the direct form (0.0037 nats for that one), 7% per float32 step. `--diag` then read 7.6x
+in float32 (0.202 s against 1.54 s; mlenb 1.76x its products floor, 2.36x before) and 4.1x in float64 (0.353 s; this
+host's float64 ratio moved 3.3-4.6x between runs of the same code). What is left of a float32 step beyond the products
+is mostly the one collapsed component: its rows test (`_columns_near`, 47 us per chunk, 11 ms per step) and its float64
+rows (`_exact_rows`, 11 ms); with neither, a step took 0.171 s before exp2, about 0.16 s with it: 9.6x at best.
+
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
 """
