@@ -160,7 +160,7 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
     "One E-step pass over this worker's data: statistics (components in the (R, K) mask `exact` from float64 features), responsibilities (R, K, n) if `keep`, and the products' rounding bound."
     size = self._chunk(p.weights.shape[0] * self.n_components, src.F)
     if src.missing:
-        return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2, exact)
+        return gmm_e_step_missing(p, self.covariance_type, src.groups(size), src.d, src.n_rows if keep else None, self.dtype, self._master, src.r2, exact, src.r2d)
     logits, rounding = self._logit_fn(p, src, -_EXP_FLOOR[self.dtype])   # rows a far component cannot hold skip its direct form
     ex = None
     if exact is not None and exact.any():

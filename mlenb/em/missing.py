@@ -57,14 +57,14 @@ def _pattern_groups(
     return out
 
 # %% ../../nbs/02d_em_missing.ipynb #52
-def _marginals(p:GMMParams, covariance_type:str, dtype:torch.dtype, r2:float):
+def _marginals(p:GMMParams, covariance_type:str, dtype:torch.dtype, r2:float, r2d:Tensor|None=None):
     "A memoised function from observed coordinates to (marginal parameters, natural parameters, direct logits or None, rounding bound)."
     cache = {}
     def get(o:Tensor):
         key = tuple(o.tolist())
         if key not in cache:
             pm = _marginal(p, covariance_type, o)
-            direct, b = _logits_fn(pm, covariance_type, dtype, r2)
+            direct, b = _logits_fn(pm, covariance_type, dtype, r2, r2d=None if r2d is None else r2d[o])   # the observed features' squares
             cache[key] = (pm, gmm_natural_params(pm, covariance_type).to(dtype), direct, b)
         return cache[key]
     return get
@@ -80,10 +80,11 @@ def gmm_e_step_missing(
     acc_dtype:torch.dtype=torch.float64,  # dtype the statistics accumulate in
     r2:float=0.,                 # bound on the squared norm of the centred rows (picks the direct form if needed)
     exact:Tensor|None=None,      # (R, K) components whose rows come from float64 features of the observed parts (as `gmm_e_step`'s)
+    r2d:Tensor|None=None,        # (d,) bound on each feature's centred square (a tighter rounding bound where the features' scales differ)
 )->tuple[GMMStats, Tensor|None, float]: # statistics, responsibilities (rows with nothing observed: the weights), rounding bound
     "Expected sufficient statistics with missing entries (Ghahramani & Jordan 1994): marginal densities in the E-step, conditional expectations for the M-step."
     (R, K), F = p.weights.shape, 1 + d + n_second_moments(d, covariance_type)
-    get, per = _marginals(p, covariance_type, dtype, r2), {}
+    get, per = _marginals(p, covariance_type, dtype, r2, r2d), {}
     ll, weight = torch.zeros(R, dtype=acc_dtype, device=p.means.device), torch.zeros((), dtype=acc_dtype, device=p.means.device)
     resp_all = None if n is None else p.weights.to(dtype)[..., None].expand(R, K, n).clone()
     ex = None if exact is None or not exact.any() else exact.nonzero().unbind(1)
@@ -112,9 +113,10 @@ def gmm_logits_missing(
     n:int,                       # rows in all
     dtype:torch.dtype=torch.float64, # dtype of the products
     r2:float=0.,                 # bound on the squared norm of the centred rows
+    r2d:Tensor|None=None,        # (d,) bound on each feature's centred square
 )->Tensor:                       # (R, K, n) log(pi_k N(x_o | mu_k,o, Sigma_k,oo)); log pi_k for rows with nothing observed
     "Log-densities of the observed part of every row, for every component."
-    get = _marginals(p, covariance_type, dtype, r2)
+    get = _marginals(p, covariance_type, dtype, r2, r2d)
     out = p.weights.log().to(dtype)[..., None].expand(*p.weights.shape, n).clone()
     for o, rows, PT, _ in groups:
         pm, H, direct, _ = get(o)

@@ -64,7 +64,7 @@ def _n_features_error(got:int, want:int)->ValueError:
 def _near_logits(self:GaussianMixture, X:Tensor, p:GMMParams, H:Tensor)->Tensor:
     "log(pi_k N(x | mu_k, Sigma_k)), (K, n), by the features' product in the model's dtype, for rows near enough for it."
     src = self._memory(X, None, shift=self._shift, cache=False)
-    if src.missing: return gmm_logits_missing(p, self.covariance_type, src.groups(2 ** 16), src.n_rows, self.dtype, src.r2)[0]
+    if src.missing: return gmm_logits_missing(p, self.covariance_type, src.groups(2 ** 16), src.n_rows, self.dtype, src.r2, src.r2d)[0]
     direct = self._logit_fn(p, src)[0]
     return torch.cat([(H[0] @ PT if direct is None else direct(PT)[0]) for PT, _ in src.chunks(2 ** 16)], 1)
 
