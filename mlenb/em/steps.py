@@ -227,9 +227,10 @@ def _logits_fn(
 )->tuple:                  # (None or a function features (F, c) -> logits (R, K, c), the rounding bound of the products used)
     "The E-step's logits: the features' product where its bound is at most `_DIRECT_ABOVE`, whitened differences only for the components above it."
     b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps).expand(p.weights.shape)
-    if r2d is not None and float(b.max()) > _DIRECT_ABOVE:   # the per-feature bound (a few small ops more) only where |x|^2 alone sends some to the direct form
-        b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps, r2d).expand(p.weights.shape)
     top = float(b.max())
+    if r2d is not None and top > _DIRECT_ABOVE:   # the per-feature bound (a few small ops more) only where |x|^2 alone sends some to the direct form
+        b = _rounding_bounds(p, covariance_type, r2, torch.finfo(dtype).eps, r2d).expand(p.weights.shape)
+        top = float(b.max())
     if not top > _DIRECT_ABOVE: return None, top   # (NaN bounds too, as before: the M-step reports what made them)
     far = b > _DIRECT_ABOVE
     if far.all(): return _direct_logits(p, covariance_type, dtype), 0.
