@@ -82,10 +82,12 @@ class Covariance:
     # M-step
     scatter = _todo        # (s2, n, nk, mu, d) -> covariances before regularisation, and the scale of their rounding level
     noise_floor = _todo    # (raw, floor) -> covariances with variances at rounding level set to 0, mask of those changed
+    floor_screen = _todo   # (raw, floor) -> per covariance, nonzero where some variance may be at its rounding level (no sync)
     regularise = _todo     # (raw, reg_covar, eye) -> raw + reg_covar on the diagonal
     singular = _todo       # (raw, floor, d) -> why the data (one component) leave no invertible covariance
     # factors
     precision_cholesky = _todo  # (cov) -> U, mask of covariances not positive definite
+    factor = _todo              # (cov) -> U, nonzero where not positive definite: no clean-up, for the M-step's one check
     factor_precisions = _todo   # (P) -> U, covariances, mask of precisions not positive definite
     precision = _todo           # (U) -> precisions
     logdet_half = _todo         # (U, d) -> log det U = -log det(Sigma) / 2
@@ -130,9 +132,12 @@ class _MatrixCovariance(Covariance):
         eye = _eye(cov.shape[-1], cov.dtype, cov.device).expand_as(cov)
         L = torch.where(bad[..., None, None], eye, L)
         return torch.linalg.solve_triangular(L, eye, upper=False).mT, bad
+    def factor(self, cov):
+        L, info = torch.linalg.cholesky_ex(cov)
+        return torch.linalg.solve_triangular(L, _eye(cov.shape[-1], cov.dtype, cov.device).expand_as(cov), upper=False).mT, info
+    def floor_screen(self, raw, floor): return torch.linalg.cholesky_ex(raw - floor[..., None] * _eye(raw.shape[-1], raw.dtype, raw.device))[1]
     def noise_floor(self, raw, floor):
-        eye = _eye(raw.shape[-1], raw.dtype, raw.device)
-        low = torch.linalg.cholesky_ex(raw - floor[..., None] * eye)[1] > 0   # some direction at or below its level: look closer
+        low = self.floor_screen(raw, floor) > 0   # some direction at or below its level: look closer
         if low.any():
             w, V = torch.linalg.eigh(raw)
             zero = w <= (V * V * floor[..., :, None]).sum(-2)   # each eigen-direction's own rounding level
@@ -140,7 +145,7 @@ class _MatrixCovariance(Covariance):
             fixed = (V * torch.where(zero, 0., w)[..., None, :]) @ V.mT
             raw = torch.where(low[..., None, None], fixed, raw)
         return raw, low
-    def regularise(self, raw, reg_covar, eye): return raw + reg_covar * eye
+    def regularise(self, raw, reg_covar, eye): return torch.add(raw, eye, alpha=reg_covar)
     def singular(self, raw, floor, d):
         w, V = torch.linalg.eigh(raw[0, 0])
         rank = int((w > (V * V * floor[0, 0][:, None]).sum(0)).sum())   # directions above their rounding level
@@ -203,8 +208,8 @@ class FullCovariance(_MatrixCovariance):
     def cov_shape(self, K, d): return (K, d, d)
     def n_cov_parameters(self, K, d): return K * d * (d + 1) // 2
     def scatter(self, s2, n, nk, mu, d):
-        S2 = _sym(s2 / nk[..., None], d)
-        return S2 - (2 - n / nk)[..., None, None] * mu[..., :, None] * mu[..., None, :], S2.diagonal(dim1=-2, dim2=-1)
+        S2, c = _sym(s2 / nk[..., None], d), (n / nk).sub_(2)[..., None, None]   # S2 - (2 - n / nk) mu mu^T
+        return torch.addcmul(S2, mu[..., :, None] * c, mu[..., None, :]), S2.diagonal(dim1=-2, dim2=-1)
     def trace_precision(self, U, d): return (U * U).sum((-2, -1))
     def whiten_far(self, U, mu, z, d):
         return torch.einsum('kij,ni->knj', U, z), torch.einsum('kij,ki->kj', U, mu), U.diagonal(dim1=-2, dim2=-1).log().sum(-1)
@@ -238,10 +243,12 @@ class _VectorCovariance(Covariance):
     def precision_cholesky(self, cov):
         bad = ~(cov > 0)
         return cov.clamp_min(torch.finfo(cov.dtype).tiny).rsqrt(), self._any(bad)
+    def factor(self, cov): return self.precision_cholesky(cov)   # as cheap already
     def _any(self, bad): return bad
     def noise_floor(self, raw, floor):
         low = raw <= floor
         return torch.where(low, 0., raw), self._any(low)
+    def floor_screen(self, raw, floor): return self._any(raw <= floor)
     def regularise(self, raw, reg_covar, eye): return raw + reg_covar * 1
     def precision(self, U): return U * U
     def inverse(self, cov): return 1 / cov

@@ -111,7 +111,7 @@ class _Trace(Trace):
     "EM's trace: a `Trace` that can let an old snapshot go of one field (responsibilities, to stay within `display_size`)."
     def forget(self, i:int, key:str):
         "Snapshot `i` again, without `key`."
-        self._snaps[i] = Snapshot(**{k: v for k, v in self[i].items() if k != key})
+        self._snaps[i] = Snapshot._owned({k: v for k, v in self[i].items() if k != key})   # its fields are frozen copies already
 
 # %% ../../nbs/02i_em_fit.ipynb #95316af2
 @patch
@@ -212,7 +212,7 @@ def _m(self:GaussianMixture,
     eps, exact = torch.finfo(self.dtype).eps, None if self._exact is None else self._exact[idx]
     try:
         new, low = _m_step(st, ct, self.reg_covar, eps, exact)
-        if self.dtype != self._master and (low if exact is None else low & ~exact).any():
+        if self.dtype != self._master and low is not None and (low if exact is None else low & ~exact).any():
             exact = low if exact is None else exact | low   # variances the one-pass statistics cannot tell from rounding: again, from float64 features
             if self._exact is None: self._exact = torch.zeros_like(self._params.weights, dtype=torch.bool)
             self._exact[idx] = exact
@@ -258,7 +258,7 @@ def _check_monotone(self:GaussianMixture, idx:Tensor, ll:Tensor):
 def _record(self:GaussianMixture, phase:str, **extra)->Snapshot:
     "Append a snapshot of the best restart to the trace."
     r, p, dt = self._best, self._params, self.dtype
-    own = lambda t: t.to(dt, copy=True)
+    own = lambda t: t.clone() if t.dtype == dt else t.to(dt)   # a copy either way (clone is the cheaper one)
     with torch.inference_mode(False):   # a snapshot's tensors are copies made outside inference mode: ordinary tensors, each copied once
         f = dict(step=self._step, phase=phase, weights=own(p.weights[r]), means=(p.means[r] + self._shift).to(dt), covariances=own(p.covariances[r]),
                  loglik=self._ll.tolist()[r], elbo=self._elbo.tolist()[r], time=time.perf_counter() - self._t0, **{k: _freeze(v) for k, v in extra.items()})

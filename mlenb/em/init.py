@@ -60,19 +60,21 @@ def _lloyd(X:Tensor, w:Tensor|None, C:Tensor, max_iter:int=300, tol:float=1e-4)-
     w = torch.ones(len(X), dtype=X.dtype, device=X.device) if w is None else w
     mean = (w @ X) / w.sum()
     tol = tol * float((w @ (X - mean) ** 2).mean() / w.sum())
-    Xa, C, active, x2 = torch.cat([X * w[:, None], w[:, None]], 1), C.clone(), torch.ones(R, dtype=torch.bool, device=C.device), (X * X).sum(1)
+    Xa, C, active, x2 = torch.cat([X * w[:, None], w[:, None]], 1), C.clone(), [True] * R, (X * X).sum(1)
     for _ in range(max_iter):
         lab, dist = _nearest(X, C, x2=x2)
         sums = torch.zeros(R, K, d + 1, dtype=X.dtype, device=X.device)
         for r in range(R): sums[r].index_add_(0, lab[r], Xa)
-        new = torch.where(sums[..., -1:] > 0, sums[..., :-1] / sums[..., -1:].clamp_min(1e-300), C)
-        for r, k in (sums[..., -1] <= 0).nonzero().tolist():   # an empty cluster moves to the point farthest from its centre
-            far = int(dist[r].argmax()); new[r, k] = X[far]; dist[r, far] = 0
-        shift = ((new - C) ** 2).sum((1, 2))
+        new = sums[..., :-1] / sums[..., -1:]   # an empty cluster's centre: 0 / 0
+        shift = ((new - C) ** 2).sum((1, 2)).tolist()   # one sync per iteration
+        if any(math.isnan(s) for s in shift):   # some cluster is empty (or the data hold NaN): it moves to the point farthest from its centre
+            new = torch.where(sums[..., -1:] > 0, new, C)
+            for r, k in (sums[..., -1] <= 0).nonzero().tolist(): far = int(dist[r].argmax()); new[r, k] = X[far]; dist[r, far] = 0
+            shift = ((new - C) ** 2).sum((1, 2)).tolist()
         if R == 1: C = new   # one restart: no mask to apply
-        else: C[active] = new[active]
-        active &= shift > tol
-        if not active.any(): break
+        else: on = torch.tensor(active, device=C.device); C[on] = new[on]
+        active = [a and s > tol for a, s in zip(active, shift)]
+        if not any(active): break
     return C
 
 # %% ../../nbs/02g_em_init.ipynb #89

@@ -31,6 +31,7 @@ def _scatter(
     covariance_type:str,    # 'full', 'tied', 'diag' or 'spherical'
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
     exact:Tensor|None=None, # (R, K) components whose statistics come from float64 features: their level is the statistics' dtype's
+    floored:bool=True,      # set variances at or below rounding level to 0 (False: leave them, and return None for the mask)
 )->tuple:                   # covariances before reg_covar, mask of those at rounding level, the floors, means, counts
     "The M-step's covariances before regularisation, variances at or below rounding level set to 0."
     d, n = stats.d, stats.n
@@ -40,7 +41,7 @@ def _scatter(
     e = torch.finfo(n.dtype).eps if eps is None else eps
     if exact is not None: e = COVARIANCES[covariance_type].per_scale(torch.full_like(n, e).masked_fill_(exact, torch.finfo(n.dtype).eps))
     floor = 64 * e * scale   # per feature: each second moment's own rounding level
-    raw, low = _noise_floor(raw, floor, covariance_type)
+    raw, low = _noise_floor(raw, floor, covariance_type) if floored else (raw, None)
     return raw, low, floor, mu, nk
 
 # %% ../../nbs/02c_em_steps.ipynb #26
@@ -50,14 +51,19 @@ def _m_step(
     reg_covar:float=1e-6,   # added to the diagonal of every covariance
     eps:float|None=None,    # rounding level of the data's dtype (default: the statistics' dtype)
     exact:Tensor|None=None, # (R, K) components whose statistics come from float64 features
-)->tuple[GMMParams, Tensor]: # the parameters, and (R, K) which components had a variance set to 0 at its rounding level
+)->tuple[GMMParams, Tensor|None]: # the parameters, and (R, K) which components had a variance set to 0 at its rounding level (None: none had)
     "`gmm_m_step`, telling which components' one-pass variances could not be told from rounding."
-    raw, low, _, mu, nk = _scatter(stats, covariance_type, eps, exact)
-    C = COVARIANCES[covariance_type]
-    cov = C.regularise(raw, reg_covar, _eye(stats.d, nk.dtype, nk.device))
+    C, eye = COVARIANCES[covariance_type], _eye(stats.d, stats.table.dtype, stats.table.device)
+    raw, _, floor, mu, nk = _scatter(stats, covariance_type, eps, exact, floored=False)
+    cov = C.regularise(raw, reg_covar, eye)
+    U, fail = C.factor(cov)
+    clear = not (C.floor_screen(raw, floor) | fail).any() and math.isfinite(float(torch.cat([stats.table.flatten(), cov.flatten(), U.flatten()]).sum()))
+    if clear: return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), None   # the usual case: one check, nothing to floor or report
+    raw, low = _noise_floor(raw, floor, covariance_type)   # some variance at its rounding level, a collapse or an overflow: the careful path
+    cov = C.regularise(raw, reg_covar, eye)
     U, bad = C.precision_cholesky(cov)
     if reg_covar == 0: bad = bad | low
-    if bad.any() or not torch.isfinite(stats.table).all():   # one check in the usual case; which component only when one failed
+    if bad.any() or not torch.isfinite(stats.table).all():   # which component, only now that one failed
         bad = bad | C.per_cov(~torch.isfinite(stats.table).all(-1))
         raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
     return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), C.per_component(low).expand(nk.shape)
@@ -105,7 +111,7 @@ def gmm_natural_params(
     "Coefficients H with log(pi_k N(x | mu_k, Sigma_k)) = H_k . features(x)."
     U, mu, d = p.precisions_cholesky, p.means, p.means.shape[-1]
     quad, logdet, Pmu, mPm = COVARIANCES[covariance_type].natural(U, mu, d)
-    const = p.weights.log() + logdet - d / 2 * LOG_2PI - mPm / 2
+    const = (p.weights.log() + logdet).sub_(mPm, alpha=0.5).sub_(d / 2 * LOG_2PI)
     return torch.cat([const[..., None], Pmu, quad.expand(*mu.shape[:-1], quad.shape[-1])], -1)
 
 # %% ../../nbs/02c_em_steps.ipynb #37
@@ -120,7 +126,7 @@ def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
     L.sub_(m).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()   # floored: no subnormals, they are slow and below rounding anyway
     s = L.sum(1, keepdim=True)
     L.div_(s)
-    return L, (m + s.log()).squeeze(1)
+    return L, s.log_().add_(m).squeeze(1)
 
 # %% ../../nbs/02c_em_steps.ipynb #38
 def _to(t:Tensor, dtype:torch.dtype)->Tensor: return t if t.dtype == dtype else t.to(dtype)   # no dispatch when it is one already
@@ -159,7 +165,7 @@ def gmm_e_step(
         if exact is not None: ex = add(ex, _exact_rows(resp[exact[0], exact[1]], PT, exact[2], acc_dtype))
     if table is None: table, ll = torch.zeros(R * K, F, dtype=acc_dtype, device=H.device), torch.zeros(R, dtype=acc_dtype, device=H.device)
     if ex is not None: table.view(R, K, F)[exact[0], exact[1]] = ex
-    weight = torch.tensor(float(rows), dtype=acc_dtype, device=H.device) if wsum is None else wsum + rows
+    weight = torch.scalar_tensor(rows, dtype=acc_dtype, device=H.device) if wsum is None else wsum + rows
     return GMMStats(table.view(R, K, F), weight, ll, d), ((kept[0] if len(kept) == 1 else torch.cat(kept, -1)) if keep_resp else None)
 
 # %% ../../nbs/02c_em_steps.ipynb #42
