@@ -140,6 +140,7 @@ def _all(self:GaussianMixture)->slice: return slice(None)   # every restart: E- 
 @patch
 def _keep(self:GaussianMixture, r:int):
     "Keep restart `r` only."
+    if len(self._ll) == 1: self._best = 0; return   # the only one: nothing to gather
     i = torch.tensor([r], device=self._device)
     self._params, self._H, self._ll, self._elbo = self._params[i], self._H[i], self._ll[i], self._elbo[i]
     if self._stats is not None: self._stats = self._stats[i]

@@ -69,7 +69,8 @@ def _lloyd(X:Tensor, w:Tensor|None, C:Tensor, max_iter:int=300, tol:float=1e-4)-
         shift = ((new - C) ** 2).sum((1, 2)).tolist()   # one sync per iteration
         if any(math.isnan(s) for s in shift):   # some cluster is empty (or the data hold NaN): it moves to the point farthest from its centre
             new = torch.where(sums[..., -1:] > 0, new, C)
-            for r, k in (sums[..., -1] <= 0).nonzero().tolist(): far = int(dist[r].argmax()); new[r, k] = X[far]; dist[r, far] = 0
+            for r, k in (sums[..., -1] <= 0).nonzero().tolist():
+                far = int(dist[r].argmax()); new[r, k] = X[far]; dist[r, far] = 0
             shift = ((new - C) ** 2).sum((1, 2)).tolist()
         if R == 1: C = new   # one restart: no mask to apply
         else: on = torch.tensor(active, device=C.device); C[on] = new[on]
