@@ -58,15 +58,17 @@ def _m_step(
     cov = C.regularise(raw, reg_covar, eye)
     U, fail = C.factor(cov)
     clear = not (C.floor_screen(raw, floor) | fail).any() and math.isfinite(float(torch.cat([stats.table.flatten(), cov.flatten(), U.flatten()]).sum()))
-    if clear: return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), None   # the usual case: one check, nothing to floor or report
-    raw, low = _noise_floor(raw, floor, covariance_type)   # some variance at its rounding level, a collapse or an overflow: the careful path
-    cov = C.regularise(raw, reg_covar, eye)
-    U, bad = C.precision_cholesky(cov)
-    if reg_covar == 0: bad = bad | low
-    if bad.any() or not torch.isfinite(stats.table).all():   # which component, only now that one failed
-        bad = bad | C.per_cov(~torch.isfinite(stats.table).all(-1))
-        raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
-    return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), C.per_component(low).expand(nk.shape)
+    low = None   # the usual case: one check, nothing to floor or report
+    if not clear:   # some variance at its rounding level, a collapse or an overflow: the careful path
+        raw, low = _noise_floor(raw, floor, covariance_type)
+        cov = C.regularise(raw, reg_covar, eye)
+        U, bad = C.precision_cholesky(cov)
+        if reg_covar == 0: bad = bad | low
+        if bad.any() or not torch.isfinite(stats.table).all():   # which component, only now that one failed
+            bad = bad | C.per_cov(~torch.isfinite(stats.table).all(-1))
+            raise CollapseError(_collapse_message(bad, stats, covariance_type, reg_covar, eps))
+        low = C.per_component(low).expand(nk.shape)
+    return GMMParams(nk / nk.sum(-1, keepdim=True), mu, cov, U), low
 
 # %% ../../nbs/02c_em_steps.ipynb #97bfccfa
 def gmm_m_step(
