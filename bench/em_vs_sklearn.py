@@ -70,6 +70,13 @@ host's float64 ratio moved 3.3-4.6x between runs of the same code). What is left
 is mostly the one collapsed component: its rows test (`_columns_near`, 47 us per chunk, 11 ms per step) and its float64
 rows (`_exact_rows`, 11 ms); with neither, a step took 0.171 s before exp2, about 0.16 s with it: 9.6x at best.
 
+Beyond the products floor: skipping a component's products over a chunk where its responsibilities are sure to be
+floored is studied in `bench/em_chunk_screen.py` (2026-12-07, not built). Exactly, 0.24 of the (chunk, component)
+pairs are needed in float64 and 0.07 in float32 once the rows are ordered by their best component; a bound from each
+chunk's geometry keeps 0.42-0.60 (too loose in high D), while the last full step's margins widened by how far the
+parameters moved keep 0.24-0.34 in float64 and 0.09-0.24 in float32 at N=1,000,000 from iteration 6 on (in float64
+within 0.003 of the exact count from iteration 12), but little or nothing at N=200,000, where a component still moves.
+
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
 

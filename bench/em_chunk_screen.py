@@ -1,0 +1,175 @@
+"""A study for issue 17's D=50 diagonal case: how many (chunk, component) products a bound per chunk could skip, by row order.
+
+A component whose logit is sure to lie more than the E-step's floor (80 nats in float32, 700 in float64) below every
+row's largest in a chunk gets the floor's responsibility whatever its exact value, so its two products over that chunk
+(logits and statistics) could be skipped and its floored share added from one matrix-vector product. No such skip is
+built: this script measures what it could gain. It fits `bench/em_vs_sklearn.py --diag`'s case (same data, same start)
+for `--iters` iterations, then, for chunks of the E-step's size taken in several row orders, counts the pairs kept
+
+- exactly: some row's logit lies within the floor of its largest (the most any per-chunk skip can drop);
+- by a bound from each chunk's centre, radius and box: the component's largest logit over the chunk (the ball's
+  sqrt q_k(c) - sqrt(max P_k) r, squared, or the box's nearest point, whichever is larger) against the best
+  component's smallest (sqrt q_k(c) + sqrt(max P_k) r).
+
+The orders: the data's own (make_blobs shuffles), by each row's true blob (not known to a fit), by its best component,
+by its best and second-best components, and a random-projection tree (split at the median along the line through two
+far points, to the chunk's size; its time is printed). Products scale with the pairs kept.
+
+    python bench/em_chunk_screen.py             # N=1,000,000, float64 and float32, after 6 iterations (about 70 s)
+    python bench/em_chunk_screen.py --margins   # also the test by the last full step's margins (about 5.5 minutes)
+    python bench/em_chunk_screen.py --quick     # N=200,000
+
+Measured (2026-12-07, 2-core AMD EPYC, `python bench/em_chunk_screen.py`, 70 s): N=1,000,000, after 6 iterations,
+fraction of the pairs kept (float64 chunks 2,166 rows, float32 4,332):
+
+    order              float64: bound  exactly    float32: bound  exactly
+    data's own                  1.000    0.950             1.000    0.950
+    true blob                   0.289    0.239             0.187    0.067
+    best component              0.598    0.240             0.518    0.069
+    best and second             0.562    0.240             0.477    0.069
+    projection tree             0.435    0.250             0.415    0.093    (the tree: 10.2 s / 5.2 s, in Python)
+
+So a per-chunk skip could drop 3/4 of the products in float64 and 9/10 in float32 if it knew exactly, but the bound
+keeps 0.42-0.60 in every order tried that a fit could build. The bound is loose in high D: a row's offset from its
+chunk's centre is nearly orthogonal to the line to a far component, which the triangle inequality cannot see (the
+cross term is bounded by 2 |mu_k - c|_P sqrt(max P_k) r with r = 9.5, the largest offset, where the rows' offsets
+along that line reach 4.2, for a chunk of one blob and the line to another 61 away). Bounding it row by row costs a
+product as large as the one to be skipped, and in an isotropic blob the chunk's covariance or its box give nothing
+tighter. With the tree order the products would shrink to about 0.42-0.44 of today's (float32 0.122 -> ~0.051 s,
+float64 0.207 -> ~0.090 s per step), so before the bounds' own cost a step would take ~0.13 s (~12x scikit-learn's
+1.54 s) in float32 and 0.18-0.24 s (6.5-8.8x) in float64; the order costs seconds before the first step (here more
+than a 12-iteration fit). Not built: float64 would still miss 10x.
+
+The other test a skip could take needs no geometry: the exact margins of the last step that took every product,
+widened by how far the natural parameters moved since (a row's margin L_nk - m_n moves by at most
+(|dH_k| + |dH_best|) |f_n|; here the chunk's largest |f_n| and the largest |dH|). `--margins` counts it for the step
+after iteration t0, rows in best-component order, beside the exact count for that step (2026-12-07, same machine,
+5.5 min; the test missed no pair the exact count keeps):
+
+    N          t0   max |dH|    float64: kept (exactly)   float32: kept (exactly)
+    1,000,000   6     1.14         0.341 (0.240)             0.243 (0.069)
+    1,000,000  12     0.303        0.243 (0.240)             0.116 (0.069)
+    1,000,000  30     0.11         0.240 (0.240)             0.090 (0.069)
+    200,000  6-30     3.7-13.2     1.000                     0.916-1.000
+
+At N=1,000,000 the parameters settle: from iteration 12 on the test keeps within 0.003 of the exact count in float64
+and within 0.02-0.05 in float32. At N=200,000 a component still moves (|dH| 4-13 per iteration against features of
+norm ~10^3) and the test skips little or nothing.
+
+This is the one skip measured here that could take the D=50 case past 10x in float64 (products 0.207 s -> ~0.05 s
+per step, a step ~0.14-0.2 s against 1.54 s, before the test's own cost), where it settles. It needs the rows ordered
+once by their best component (an argsort and one copy of the cached rows), each chunk's margins and largest feature
+norm kept from its last full step, a chunk that fails the test taking every product and renewing them, and the
+skipped pairs' floored share added by one matrix-vector product per chunk. Not built yet (issue 17).
+"""
+import os
+for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
+import argparse, time, warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import make_blobs
+
+from em_vs_sklearn import initial
+from mlenb.em import GaussianMixture
+from mlenb.em.steps import _EXP_FLOOR
+
+FLOOR = {dt: -_EXP_FLOOR[dt] for dt in (torch.float32, torch.float64)}   # nats: the E-step's exp floor
+
+def fitted(X:np.ndarray, dtype, iters:int):
+    "The diagonal fit of `--diag` after `iters` iterations: (log weight + log det, means, precisions) in float64, and the E-step's chunk size."
+    init = initial(X, 20, 0)
+    init['precisions_init'] = np.ascontiguousarray(init['precisions_init'].diagonal(axis1=1, axis2=2)) * 1.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        gm = GaussianMixture(20, covariance_type='diag', tol=0, max_iter=iters, dtype=dtype, progress=False, **init)
+        gm.fit(torch.as_tensor(X).to(dtype))
+    mu, P = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (gm.means_, gm.precisions_))
+    const = torch.as_tensor(np.asarray(gm.weights_), dtype=torch.float64).log() + 0.5 * P.log().sum(1)
+    return const, mu, P, gm._chunk(20, 101)
+
+def logits(X:torch.Tensor, const, mu, P, step:int=50_000)->torch.Tensor:
+    "Every row's logits (n, K), float64, up to the shared -d/2 log 2 pi."
+    return torch.cat([const - 0.5 * ((X[a:a + step, None] - mu) ** 2 * P).sum(-1) for a in range(0, len(X), step)])
+
+def tree_order(X:torch.Tensor, idx:torch.Tensor, leaf:int)->list:
+    "Indices split at the median along the line through two far points, down to `leaf` rows."
+    if len(idx) <= leaf: return [idx]
+    S = X[idx]
+    p1 = S[((S - S[0]) ** 2).sum(1).argmax()]
+    p2 = S[((S - p1) ** 2).sum(1).argmax()]
+    o, h = (S @ (p2 - p1)).argsort(), len(idx) // 2
+    return tree_order(X, idx[o[:h]], leaf) + tree_order(X, idx[o[h:]], leaf)
+
+def kept_exactly(L:torch.Tensor, order:torch.Tensor, c:int, floor:float)->float:
+    "Fraction of (chunk, component) pairs where some row's logit lies within `floor` of its largest."
+    L = L[order]
+    return float(torch.stack([((G := L[a:a + c]) - G.amax(1, keepdim=True)).amax(0) >= -floor for a in range(0, len(L), c)]).float().mean())
+
+def kept_by_bound(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, const, mu, P)->float:
+    "Fraction of pairs a bound from each chunk's centre, radius and box cannot rule out."
+    X, kept = X[order], []
+    for a in range(0, len(X), c):
+        C = X[a:a + c]
+        centre = C.mean(0)
+        reach = P.amax(1).sqrt() * (C - centre).norm(dim=1).max()                       # sqrt(max P_k) r
+        near = ((centre - mu) ** 2 * P).sum(1).sqrt()                                    # sqrt q_k(centre)
+        box = (((C.amin(0) - mu).clamp_min(0) ** 2 + (mu - C.amax(0)).clamp_min(0) ** 2) * P).sum(1)
+        upper = const - 0.5 * torch.maximum((near - reach).clamp_min(0) ** 2, box)     # largest logit over the chunk
+        lower = (const - 0.5 * (near + reach) ** 2).max()                                # the best component's smallest
+        kept.append(upper >= lower - floor)
+    return float(torch.stack(kept).float().mean())
+
+def natural(const, mu, P, shift)->torch.Tensor:
+    "Natural parameters H (K, 1 + 2d) on the features [1, x, x^2] of rows centred on `shift`, as the E-step takes them."
+    mu = mu - shift
+    return torch.cat([(const - 0.5 * (P * mu ** 2).sum(1))[:, None], P * mu, -0.5 * P], 1)
+
+def kept_by_margins(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, H0:torch.Tensor, H1:torch.Tensor)->tuple[float, float, int]:
+    "Fractions of pairs kept at H1 by H0's exact margins widened by (|dH_k| + max |dH|) times the chunk's largest feature norm, and exactly; and the pairs the test missed (0)."
+    X, dH, test, exact = X[order], (H1 - H0).norm(dim=1), [], []
+    for a in range(0, len(X), c):
+        F = torch.cat([torch.ones(len(X[a:a + c]), 1, dtype=X.dtype), X[a:a + c], X[a:a + c] ** 2], 1)
+        margin = lambda H: ((L := F @ H.T) - L.amax(1, keepdim=True)).amax(0)
+        test.append(margin(H0) + (dH + dH.max()) * F.norm(dim=1).max() >= -floor)
+        exact.append(margin(H1) >= -floor)
+    test, exact = torch.stack(test), torch.stack(exact)
+    return float(test.float().mean()), float(exact.float().mean()), int((exact & ~test).sum())
+
+def study(N:int, dtype, iters:int, exact:bool, margins:bool):
+    X, y = make_blobs(N, 50, centers=20, random_state=0)
+    const, mu, P, c = fitted(X, dtype, iters)
+    Xd = torch.as_tensor(X)
+    L = logits(Xd, const, mu, P)
+    top2 = L.topk(2, 1).indices
+    t = time.perf_counter(); tree = torch.cat(tree_order(Xd.to(dtype), torch.arange(N), c)); t_tree = time.perf_counter() - t
+    orders = {"data's own": torch.arange(N), 'true blob': torch.as_tensor(np.argsort(y, kind='stable')),
+              'best component': top2[:, 0].argsort(stable=True), 'best and second': (top2[:, 0] * 20 + top2[:, 1]).argsort(stable=True),
+              'projection tree': tree}
+    name = str(dtype).replace('torch.', '')
+    print(f"N={N:,} D=50 K=20 diag {name}, after {iters} iterations, chunks of {c:,} rows (the tree took {t_tree:.1f} s)", flush=True)
+    for o, order in orders.items():
+        ex = f" | exactly {kept_exactly(L, order, c, FLOOR[dtype]):.3f}" if exact else ''
+        print(f"   {o:16} kept by the bound {kept_by_bound(Xd, order, c, FLOOR[dtype], const, mu, P):.3f}{ex}", flush=True)
+    if margins:
+        shift = Xd.mean(0)
+        for t0 in (6, 12, 30):
+            at_t0 = fitted(X, dtype, t0)[:3]
+            H0, H1 = natural(*at_t0, shift), natural(*fitted(X, dtype, t0 + 1)[:3], shift)
+            k, ex, missed = kept_by_margins(Xd - shift, logits(Xd, *at_t0).argmax(1).argsort(stable=True), c, FLOOR[dtype], H0, H1)
+            print(f"   iteration {t0 + 1} by iteration {t0}'s margins (best-component order): kept {k:.3f} (exactly {ex:.3f}, "
+                  f"missed {missed}), max |dH| {float((H1 - H0).norm(dim=1).max()):.3g}", flush=True)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='N=200,000')
+    ap.add_argument('--n', type=int, default=None, help='rows (default 1,000,000; 200,000 with --quick)')
+    ap.add_argument('--iters', type=int, default=6, help='EM iterations before the count')
+    ap.add_argument('--no-exact', action='store_true', help='skip the exact count')
+    ap.add_argument('--margins', action='store_true', help="also the test by the last full step's margins (after iterations 6, 12, 30)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    for dt in (torch.float64, torch.float32): study(args.n or (200_000 if args.quick else 1_000_000), dt, args.iters, not args.no_exact, args.margins)
+
+if __name__ == '__main__':
+    main()
