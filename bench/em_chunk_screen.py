@@ -18,6 +18,7 @@ far points, to the chunk's size; its time is printed). Products scale with the p
     python bench/em_chunk_screen.py             # N=1,000,000, float64 and float32, after 6 iterations (about 70 s)
     python bench/em_chunk_screen.py --margins   # also the test by the last full step's margins (about 5.5 minutes)
     python bench/em_chunk_screen.py --quick     # N=200,000
+    python bench/em_chunk_screen.py --time      # one E+M pass, every product against skipping the pairs no row needs (about a minute)
 
 Measured (2026-12-07, 2-core AMD EPYC, `python bench/em_chunk_screen.py`, 70 s): N=1,000,000, after 6 iterations,
 fraction of the pairs kept (float64 chunks 2,166 rows, float32 4,332):
@@ -56,11 +57,18 @@ At N=1,000,000 the parameters settle: from iteration 12 on the test keeps within
 and within 0.02-0.05 in float32. At N=200,000 a component still moves (|dH| 4-13 per iteration against features of
 norm ~10^3) and the test skips little or nothing.
 
-This is the one skip measured here that could take the D=50 case past 10x in float64 (products 0.207 s -> ~0.05 s
-per step, a step ~0.14-0.2 s against 1.54 s, before the test's own cost), where it settles. It needs the rows ordered
-once by their best component (an argsort and one copy of the cached rows), each chunk's margins and largest feature
-norm kept from its last full step, a chunk that fails the test taking every product and renewing them, and the
-skipped pairs' floored share added by one matrix-vector product per chunk. Not built yet (issue 17).
+Timed (`--time`, same machine, 2026-12-07): one E+M pass over the rows in best-component order after iteration 12,
+every product against skipping exactly the pairs no row needs (an oracle: the test itself costs
+nothing here), the same features
+buffer and `_e_chunk`, the skipped pairs' floored share added from one product per chunk (statistics equal to
+rounding, checked): float64 0.318 -> 0.252 s (1.26x, 0.760 of the pairs skipped), float32 0.164 -> 0.094 s (1.74x,
+0.931 skipped). The products are not all of a pass: building each chunk's features, the softmax over all K and the
+skip's own small operations per chunk (a logits buffer, gathers of the kept rows, an index_add) stay. So even a free,
+exact test leaves float64 near 6x scikit-learn's 1.54 s on this machine; float32 would pass 10x (16x per pass, before
+the collapsed component's direct form). To build it: order
+the rows once by their best component (an argsort and one copy of the cached rows), keep each chunk's margins and
+largest feature norm from its last full step, let a chunk that fails the test take every product and renew them,
+and add the skipped pairs' floored share by one product per chunk. Not built (issue 17).
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
@@ -72,7 +80,7 @@ from sklearn.datasets import make_blobs
 
 from em_vs_sklearn import initial
 from mlenb.em import GaussianMixture
-from mlenb.em.steps import _EXP_FLOOR
+from mlenb.em.steps import _EXP_FLOOR, _e_chunk
 
 FLOOR = {dt: -_EXP_FLOOR[dt] for dt in (torch.float32, torch.float64)}   # nats: the E-step's exp floor
 
@@ -136,6 +144,46 @@ def kept_by_margins(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, H0:t
     test, exact = torch.stack(test), torch.stack(exact)
     return float(test.float().mean()), float(exact.float().mean()), int((exact & ~test).sum())
 
+def pass_times(N:int, dtype, iters:int=12, repeat:int=3)->tuple[float, float, float]:
+    "Best seconds of one E+M pass over the cached rows in best-component order: every product, and skipping the pairs the exact margins allow (an oracle: the most a skip can gain); and the pairs kept."
+    X, _ = make_blobs(N, 50, centers=20, random_state=0)
+    shift = torch.as_tensor(X).mean(0)
+    Xc, (const, mu, P, c) = torch.as_tensor(X) - shift, fitted(X, dtype, iters)
+    H = natural(const, mu, P, shift)
+    L0 = torch.cat([torch.cat([torch.ones(len(Xc[a:a + 50_000]), 1, dtype=torch.float64), Xc[a:a + 50_000], Xc[a:a + 50_000] ** 2], 1) @ H.T
+                    for a in range(0, N, 50_000)])
+    order = L0.argmax(1).argsort(stable=True)
+    xT, L0 = Xc[order].T.contiguous().to(dtype), L0[order]
+    keep = [((G := L0[a:a + c]) - G.amax(1, keepdim=True)).amax(0) >= -FLOOR[dtype] for a in range(0, N, c)]
+    kept, skipped = [k.nonzero()[:, 0] for k in keep], [(~k).nonzero()[:, 0] for k in keep]
+    Hd, d, K = H.to(dtype)[None], 50, 20
+    buf = xT.new_empty(1 + 2 * d, c); buf[0] = 1
+    def features(a:int)->torch.Tensor:
+        PT = buf[:, :min(c, N - a)]
+        PT[1:1 + d] = xT[:, a:a + PT.shape[1]]; torch.mul(PT[1:1 + d], PT[1:1 + d], out=PT[1 + d:])
+        return PT
+    def every():
+        table = torch.zeros(K, 1 + 2 * d, dtype=torch.float64)
+        for a in range(0, N, c):
+            PT = features(a); resp, _ = _e_chunk(Hd, PT); table += (resp[0] @ PT.T).double()
+        return table
+    def skipping():
+        table = torch.zeros(K, 1 + 2 * d, dtype=torch.float64)
+        for j, a in enumerate(range(0, N, c)):
+            PT, S, Z = features(a), kept[j], skipped[j]
+            def some(PT):   # the kept pairs' logits; -inf elsewhere, which the E-step's clamp floors as it floors them now
+                L = PT.new_full((K, PT.shape[1]), -float('inf')); L[S] = Hd[0, S] @ PT; return L[None]
+            resp, _ = _e_chunk(Hd, PT, some)
+            table.index_add_(0, S, (resp[0, S] @ PT.T).double())
+            if len(Z): table[Z] += (resp[0, Z[0]] @ PT.T).double()   # every skipped pair's responsibilities are the same floored column
+        return table
+    t_every = t_skip = float('inf')
+    for _ in range(repeat):
+        t = time.perf_counter(); A = every(); t_every = min(t_every, time.perf_counter() - t)
+        t = time.perf_counter(); B = skipping(); t_skip = min(t_skip, time.perf_counter() - t)
+    assert torch.allclose(A, B, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=0), 'the skip changed the statistics beyond rounding'
+    return t_every, t_skip, float(torch.stack(keep).float().mean())
+
 def study(N:int, dtype, iters:int, exact:bool, margins:bool):
     X, y = make_blobs(N, 50, centers=20, random_state=0)
     const, mu, P, c = fitted(X, dtype, iters)
@@ -166,10 +214,18 @@ def main():
     ap.add_argument('--n', type=int, default=None, help='rows (default 1,000,000; 200,000 with --quick)')
     ap.add_argument('--iters', type=int, default=6, help='EM iterations before the count')
     ap.add_argument('--no-exact', action='store_true', help='skip the exact count')
+    ap.add_argument('--time', action='store_true', help='only time one E+M pass, every product against the exact skip (after 12 iterations)')
     ap.add_argument('--margins', action='store_true', help="also the test by the last full step's margins (after iterations 6, 12, 30)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    for dt in (torch.float64, torch.float32): study(args.n or (200_000 if args.quick else 1_000_000), dt, args.iters, not args.no_exact, args.margins)
+    N = args.n or (200_000 if args.quick else 1_000_000)
+    if args.time:
+        for dt in (torch.float64, torch.float32):
+            t_every, t_skip, kept = pass_times(N, dt)
+            print(f"N={N:,} D=50 K=20 diag {str(dt).replace('torch.', '')}: one E+M pass, every product {t_every:.3f} s, "
+                  f"skipping {1 - kept:.3f} of the pairs {t_skip:.3f} s ({t_every / t_skip:.2f}x)", flush=True)
+        return
+    for dt in (torch.float64, torch.float32): study(N, dt, args.iters, not args.no_exact, args.margins)
 
 if __name__ == '__main__':
     main()
