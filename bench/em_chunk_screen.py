@@ -36,10 +36,9 @@ chunk's centre is nearly orthogonal to the line to a far component, which the tr
 cross term is bounded by 2 |mu_k - c|_P sqrt(max P_k) r with r = 9.5, the largest offset, where the rows' offsets
 along that line reach 4.2, for a chunk of one blob and the line to another 61 away). Bounding it row by row costs a
 product as large as the one to be skipped, and in an isotropic blob the chunk's covariance or its box give nothing
-tighter. With the tree order the products would shrink to about 0.42-0.44 of today's (float32 0.122 -> ~0.051 s,
-float64 0.207 -> ~0.090 s per step), so before the bounds' own cost a step would take ~0.13 s (~12x scikit-learn's
-1.54 s) in float32 and 0.18-0.24 s (6.5-8.8x) in float64; the order costs seconds before the first step (here more
-than a 12-iteration fit). Not built: float64 would still miss 10x.
+tighter. With the tree order the products would shrink to about 0.42-0.44 of today's, and the order costs seconds
+before the first step (here more than a 12-iteration fit); `--time` below shows that even a perfect skip saves less
+than the products' share.
 
 The other test a skip could take needs no geometry: the exact margins of the last step that took every product,
 widened by how far the natural parameters moved since (a row's margin L_nk - m_n moves by at most
@@ -57,22 +56,23 @@ At N=1,000,000 the parameters settle: from iteration 12 on the test keeps within
 and within 0.02-0.05 in float32. At N=200,000 a component still moves (|dH| 4-13 per iteration against features of
 norm ~10^3) and the test skips little or nothing.
 
-Timed (`--time`, same machine, 2026-12-07): one E+M pass over the rows in best-component order after iteration 12,
-every product against skipping exactly the pairs no row needs (an oracle: the test itself costs
-nothing here), the same features
-buffer and `_e_chunk`, the skipped pairs' floored share added from one product per chunk (statistics equal to
-rounding, checked): float64 0.318 -> 0.252 s (1.26x, 0.760 of the pairs skipped), float32 0.164 -> 0.094 s (1.74x,
-0.931 skipped). The products are not all of a pass: building each chunk's features, the softmax over all K and the
-skip's own small operations per chunk (a logits buffer, gathers of the kept rows, an index_add) stay. So even a free,
-exact test leaves float64 near 6x scikit-learn's 1.54 s on this machine; float32 would pass 10x (16x per pass, before
-the collapsed component's direct form). To build it: order
-the rows once by their best component (an argsort and one copy of the cached rows), keep each chunk's margins and
-largest feature norm from its last full step, let a chunk that fails the test take every product and renew them,
-and add the skipped pairs' floored share by one product per chunk. Not built (issue 17).
+Timed (`--time`, same machine, 2026-12-07, about a minute): one E+M pass over the engine's chunks (`_Memory`, rows
+in best-component order after iteration 12), every product against skipping exactly the pairs no row needs (an
+oracle: the test itself costs nothing here), `_e_chunk` both ways, the skipped pairs' floored share added from one
+product per chunk (statistics equal within the products' rounding bound, asserted): float64 0.369 -> 0.292 s (1.26x,
+0.760 of the pairs skipped), float32 0.165 -> 0.105 s (1.58x, 0.931 skipped); an earlier run with the features built
+by hand read 0.318 -> 0.252 s and 0.164 -> 0.094 s. The products are not all of a pass: building each chunk's
+features, the softmax over all K and the skip's own small operations per chunk (a logits buffer, gathers of the kept
+rows, an index_add) stay. So even a free, exact test leaves float64 at 5-6x scikit-learn's 1.54 s on this machine;
+float32 would pass 10x (15-16x per pass, before the collapsed component's direct form). To build it: order the rows
+once by their best component (an argsort and one copy of the cached rows), keep each chunk's margins and largest
+feature norm from its last full step, let a chunk that fails the test take every product and renew them, and add the
+skipped pairs' floored share by one product per chunk. Not built (issue 17).
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
 import argparse, time, warnings
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -80,25 +80,31 @@ from sklearn.datasets import make_blobs
 
 from em_vs_sklearn import initial
 from mlenb.em import GaussianMixture
+from mlenb.em.covariance import gmm_features
+from mlenb.em.sources import _Memory
 from mlenb.em.steps import _EXP_FLOOR, _e_chunk
 
 FLOOR = {dt: -_EXP_FLOOR[dt] for dt in (torch.float32, torch.float64)}   # nats: the E-step's exp floor
 
-def fitted(X:np.ndarray, dtype, iters:int):
-    "The diagonal fit of `--diag` after `iters` iterations: (log weight + log det, means, precisions) in float64, and the E-step's chunk size."
-    init = initial(X, 20, 0)
-    init['precisions_init'] = np.ascontiguousarray(init['precisions_init'].diagonal(axis1=1, axis2=2)) * 1.
+def fitted(X:np.ndarray, dtype, iters:int)->SimpleNamespace:
+    "The diagonal fit of `--diag` after `iters` iterations: its natural parameters H (K, F) and shift as the E-step takes them, const (log weight + log det / 2), means and precisions in float64, and the E-step's chunk size."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        gm = GaussianMixture(20, covariance_type='diag', tol=0, max_iter=iters, dtype=dtype, progress=False, **init)
+        gm = GaussianMixture(20, covariance_type='diag', tol=0, max_iter=iters, dtype=dtype, progress=False, **initial(X, 20, 0, 'diag'))
         gm.fit(torch.as_tensor(X).to(dtype))
     mu, P = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (gm.means_, gm.precisions_))
     const = torch.as_tensor(np.asarray(gm.weights_), dtype=torch.float64).log() + 0.5 * P.log().sum(1)
-    return const, mu, P, gm._chunk(20, 101)
+    return SimpleNamespace(H=gm._H[0].double(), shift=gm._shift.double(), const=const, mu=mu, P=P, chunk=gm._chunk(20, 101))
 
-def logits(X:torch.Tensor, const, mu, P, step:int=50_000)->torch.Tensor:
-    "Every row's logits (n, K), float64, up to the shared -d/2 log 2 pi."
-    return torch.cat([const - 0.5 * ((X[a:a + step, None] - mu) ** 2 * P).sum(-1) for a in range(0, len(X), step)])
+def logits(Xc:torch.Tensor, H:torch.Tensor, step:int=50_000)->torch.Tensor:
+    "Every centred row's logits (n, K), float64: `gmm_features` times H."
+    return torch.cat([gmm_features(Xc[a:a + step], 'diag').T @ H.T for a in range(0, len(Xc), step)])
+
+def chunk_margins(L:torch.Tensor, c:int)->torch.Tensor:
+    "Per chunk of `c` rows and component, the largest logit less its row's largest, (chunks, K)."
+    return torch.stack([((G := L[a:a + c]) - G.amax(1, keepdim=True)).amax(0) for a in range(0, len(L), c)])
+
+def chunk_max(v:torch.Tensor, c:int)->torch.Tensor: return torch.stack([v[a:a + c].max() for a in range(0, len(v), c)])
 
 def tree_order(X:torch.Tensor, idx:torch.Tensor, leaf:int)->list:
     "Indices split at the median along the line through two far points, down to `leaf` rows."
@@ -109,14 +115,9 @@ def tree_order(X:torch.Tensor, idx:torch.Tensor, leaf:int)->list:
     o, h = (S @ (p2 - p1)).argsort(), len(idx) // 2
     return tree_order(X, idx[o[:h]], leaf) + tree_order(X, idx[o[h:]], leaf)
 
-def kept_exactly(L:torch.Tensor, order:torch.Tensor, c:int, floor:float)->float:
-    "Fraction of (chunk, component) pairs where some row's logit lies within `floor` of its largest."
-    L = L[order]
-    return float(torch.stack([((G := L[a:a + c]) - G.amax(1, keepdim=True)).amax(0) >= -floor for a in range(0, len(L), c)]).float().mean())
-
-def kept_by_bound(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, const, mu, P)->float:
+def kept_by_bound(X:torch.Tensor, c:int, floor:float, const, mu, P)->float:
     "Fraction of pairs a bound from each chunk's centre, radius and box cannot rule out."
-    X, kept = X[order], []
+    kept = []
     for a in range(0, len(X), c):
         C = X[a:a + c]
         centre = C.mean(0)
@@ -128,52 +129,38 @@ def kept_by_bound(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, const,
         kept.append(upper >= lower - floor)
     return float(torch.stack(kept).float().mean())
 
-def natural(const, mu, P, shift)->torch.Tensor:
-    "Natural parameters H (K, 1 + 2d) on the features [1, x, x^2] of rows centred on `shift`, as the E-step takes them."
-    mu = mu - shift
-    return torch.cat([(const - 0.5 * (P * mu ** 2).sum(1))[:, None], P * mu, -0.5 * P], 1)
-
-def kept_by_margins(X:torch.Tensor, order:torch.Tensor, c:int, floor:float, H0:torch.Tensor, H1:torch.Tensor)->tuple[float, float, int]:
-    "Fractions of pairs kept at H1 by H0's exact margins widened by (|dH_k| + max |dH|) times the chunk's largest feature norm, and exactly; and the pairs the test missed (0)."
-    X, dH, test, exact = X[order], (H1 - H0).norm(dim=1), [], []
-    for a in range(0, len(X), c):
-        F = torch.cat([torch.ones(len(X[a:a + c]), 1, dtype=X.dtype), X[a:a + c], X[a:a + c] ** 2], 1)
-        margin = lambda H: ((L := F @ H.T) - L.amax(1, keepdim=True)).amax(0)
-        test.append(margin(H0) + (dH + dH.max()) * F.norm(dim=1).max() >= -floor)
-        exact.append(margin(H1) >= -floor)
-    test, exact = torch.stack(test), torch.stack(exact)
-    return float(test.float().mean()), float(exact.float().mean()), int((exact & ~test).sum())
+def margins_test(X:np.ndarray, dtype, t0:int)->tuple[float, float, int, float]:
+    "For the step after iteration t0, rows in t0's best-component order: fractions of pairs kept by t0's exact margins widened by (|dH_k| + max |dH|) times the chunk's largest feature norm, and exactly; the pairs the test missed (0); max |dH|."
+    f0, f1 = fitted(X, dtype, t0), fitted(X, dtype, t0 + 1)
+    Xc = torch.as_tensor(X) - f0.shift
+    L0 = logits(Xc, f0.H)
+    order, c, dH = L0.argmax(1).argsort(stable=True), f0.chunk, (f1.H - f0.H).norm(dim=1)
+    Xc, L0 = Xc[order], L0[order]
+    norms = (1 + (Xc ** 2).sum(1) + (Xc ** 4).sum(1)).sqrt()   # |f_n|
+    test = chunk_margins(L0, c) + (dH + dH.max()) * chunk_max(norms, c)[:, None] >= -FLOOR[dtype]
+    exact = chunk_margins(logits(Xc, f1.H), c) >= -FLOOR[dtype]
+    return float(test.float().mean()), float(exact.float().mean()), int((exact & ~test).sum()), float(dH.max())
 
 def pass_times(N:int, dtype, iters:int=12, repeat:int=3)->tuple[float, float, float]:
-    "Best seconds of one E+M pass over the cached rows in best-component order: every product, and skipping the pairs the exact margins allow (an oracle: the most a skip can gain); and the pairs kept."
+    "Best seconds of one E+M pass over the engine's chunks (`_Memory`), rows in best-component order: every product, and skipping exactly the pairs no row needs (an oracle: the most a skip can gain); and the pairs kept."
     X, _ = make_blobs(N, 50, centers=20, random_state=0)
-    shift = torch.as_tensor(X).mean(0)
-    Xc, (const, mu, P, c) = torch.as_tensor(X) - shift, fitted(X, dtype, iters)
-    H = natural(const, mu, P, shift)
-    L0 = torch.cat([torch.cat([torch.ones(len(Xc[a:a + 50_000]), 1, dtype=torch.float64), Xc[a:a + 50_000], Xc[a:a + 50_000] ** 2], 1) @ H.T
-                    for a in range(0, N, 50_000)])
-    order = L0.argmax(1).argsort(stable=True)
-    xT, L0 = Xc[order].T.contiguous().to(dtype), L0[order]
-    keep = [((G := L0[a:a + c]) - G.amax(1, keepdim=True)).amax(0) >= -FLOOR[dtype] for a in range(0, N, c)]
+    f = fitted(X, dtype, iters)
+    order = logits(torch.as_tensor(X) - f.shift, f.H).argmax(1).argsort(stable=True)
+    X = torch.as_tensor(X).to(dtype)[order]
+    keep = chunk_margins(logits(X.double() - f.shift, f.H), f.chunk) >= -FLOOR[dtype]
     kept, skipped = [k.nonzero()[:, 0] for k in keep], [(~k).nonzero()[:, 0] for k in keep]
-    Hd, d, K = H.to(dtype)[None], 50, 20
-    buf = xT.new_empty(1 + 2 * d, c); buf[0] = 1
-    def features(a:int)->torch.Tensor:
-        PT = buf[:, :min(c, N - a)]
-        PT[1:1 + d] = xT[:, a:a + PT.shape[1]]; torch.mul(PT[1:1 + d], PT[1:1 + d], out=PT[1 + d:])
-        return PT
+    src, H, K = _Memory(X, None, 'diag', dtype, shift=f.shift), f.H.to(dtype)[None], 20
     def every():
-        table = torch.zeros(K, 1 + 2 * d, dtype=torch.float64)
-        for a in range(0, N, c):
-            PT = features(a); resp, _ = _e_chunk(Hd, PT); table += (resp[0] @ PT.T).double()
+        table = torch.zeros(K, src.F, dtype=torch.float64)
+        for PT, _ in src.chunks(f.chunk):
+            resp, _ = _e_chunk(H, PT); table += (resp[0] @ PT.T).double()
         return table
     def skipping():
-        table = torch.zeros(K, 1 + 2 * d, dtype=torch.float64)
-        for j, a in enumerate(range(0, N, c)):
-            PT, S, Z = features(a), kept[j], skipped[j]
+        table = torch.zeros(K, src.F, dtype=torch.float64)
+        for (PT, _), S, Z in zip(src.chunks(f.chunk), kept, skipped):
             def some(PT):   # the kept pairs' logits; -inf elsewhere, which the E-step's clamp floors as it floors them now
-                L = PT.new_full((K, PT.shape[1]), -float('inf')); L[S] = Hd[0, S] @ PT; return L[None]
-            resp, _ = _e_chunk(Hd, PT, some)
+                L = PT.new_full((K, PT.shape[1]), -float('inf')); L[S] = H[0, S] @ PT; return L[None]
+            resp, _ = _e_chunk(H, PT, some)
             table.index_add_(0, S, (resp[0, S] @ PT.T).double())
             if len(Z): table[Z] += (resp[0, Z[0]] @ PT.T).double()   # every skipped pair's responsibilities are the same floored column
         return table
@@ -181,32 +168,28 @@ def pass_times(N:int, dtype, iters:int=12, repeat:int=3)->tuple[float, float, fl
     for _ in range(repeat):
         t = time.perf_counter(); A = every(); t_every = min(t_every, time.perf_counter() - t)
         t = time.perf_counter(); B = skipping(); t_skip = min(t_skip, time.perf_counter() - t)
-    assert torch.allclose(A, B, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=0), 'the skip changed the statistics beyond rounding'
-    return t_every, t_skip, float(torch.stack(keep).float().mean())
+    d = src.d   # the same responsibilities either way: only the products' rounding differs, at most c eps times sum |r f|
+    scale = torch.cat([A[:, :1], (A[:, :1] * A[:, 1 + d:]).sqrt(), A[:, 1 + d:]], 1)   # sum |r x| <= sqrt(n_k sum r x^2)
+    assert ((A - B).abs() <= 2 * f.chunk * torch.finfo(dtype).eps * scale).all(), 'the skip changed the statistics beyond rounding'
+    return t_every, t_skip, float(keep.float().mean())
 
 def study(N:int, dtype, iters:int, exact:bool, margins:bool):
     X, y = make_blobs(N, 50, centers=20, random_state=0)
-    const, mu, P, c = fitted(X, dtype, iters)
-    Xd = torch.as_tensor(X)
-    L = logits(Xd, const, mu, P)
+    f = fitted(X, dtype, iters)
+    Xd, c = torch.as_tensor(X), f.chunk
+    L = logits(Xd - f.shift, f.H)
     top2 = L.topk(2, 1).indices
     t = time.perf_counter(); tree = torch.cat(tree_order(Xd.to(dtype), torch.arange(N), c)); t_tree = time.perf_counter() - t
     orders = {"data's own": torch.arange(N), 'true blob': torch.as_tensor(np.argsort(y, kind='stable')),
               'best component': top2[:, 0].argsort(stable=True), 'best and second': (top2[:, 0] * 20 + top2[:, 1]).argsort(stable=True),
               'projection tree': tree}
-    name = str(dtype).replace('torch.', '')
-    print(f"N={N:,} D=50 K=20 diag {name}, after {iters} iterations, chunks of {c:,} rows (the tree took {t_tree:.1f} s)", flush=True)
+    print(f"N={N:,} D=50 K=20 diag {str(dtype).replace('torch.', '')}, after {iters} iterations, chunks of {c:,} rows (the tree took {t_tree:.1f} s)", flush=True)
     for o, order in orders.items():
-        ex = f" | exactly {kept_exactly(L, order, c, FLOOR[dtype]):.3f}" if exact else ''
-        print(f"   {o:16} kept by the bound {kept_by_bound(Xd, order, c, FLOOR[dtype], const, mu, P):.3f}{ex}", flush=True)
-    if margins:
-        shift = Xd.mean(0)
-        for t0 in (6, 12, 30):
-            at_t0 = fitted(X, dtype, t0)[:3]
-            H0, H1 = natural(*at_t0, shift), natural(*fitted(X, dtype, t0 + 1)[:3], shift)
-            k, ex, missed = kept_by_margins(Xd - shift, logits(Xd, *at_t0).argmax(1).argsort(stable=True), c, FLOOR[dtype], H0, H1)
-            print(f"   iteration {t0 + 1} by iteration {t0}'s margins (best-component order): kept {k:.3f} (exactly {ex:.3f}, "
-                  f"missed {missed}), max |dH| {float((H1 - H0).norm(dim=1).max()):.3g}", flush=True)
+        ex = f" | exactly {float((chunk_margins(L[order], c) >= -FLOOR[dtype]).float().mean()):.3f}" if exact else ''
+        print(f"   {o:16} kept by the bound {kept_by_bound(Xd[order], c, FLOOR[dtype], f.const, f.mu, f.P):.3f}{ex}", flush=True)
+    for t0 in ((6, 12, 30) if margins else ()):
+        k, ex, missed, dH = margins_test(X, dtype, t0)
+        print(f"   iteration {t0 + 1} by iteration {t0}'s margins (best-component order): kept {k:.3f} (exactly {ex:.3f}, missed {missed}), max |dH| {dH:.3g}", flush=True)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -219,13 +202,11 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     N = args.n or (200_000 if args.quick else 1_000_000)
-    if args.time:
-        for dt in (torch.float64, torch.float32):
-            t_every, t_skip, kept = pass_times(N, dt)
-            print(f"N={N:,} D=50 K=20 diag {str(dt).replace('torch.', '')}: one E+M pass, every product {t_every:.3f} s, "
-                  f"skipping {1 - kept:.3f} of the pairs {t_skip:.3f} s ({t_every / t_skip:.2f}x)", flush=True)
-        return
-    for dt in (torch.float64, torch.float32): study(N, dt, args.iters, not args.no_exact, args.margins)
+    for dt in (torch.float64, torch.float32):
+        if not args.time: study(N, dt, args.iters, not args.no_exact, args.margins); continue
+        t_every, t_skip, kept = pass_times(N, dt)
+        print(f"N={N:,} D=50 K=20 diag {str(dt).replace('torch.', '')}: one E+M pass, every product {t_every:.3f} s, "
+              f"skipping {1 - kept:.3f} of the pairs {t_skip:.3f} s ({t_every / t_skip:.2f}x)", flush=True)
 
 if __name__ == '__main__':
     main()

@@ -76,8 +76,8 @@ pairs are needed in float64 and 0.07 in float32 once the rows are ordered by the
 chunk's geometry keeps 0.42-0.60 (too loose in high D), while the last full step's margins widened by how far the
 parameters moved keep 0.24-0.34 in float64 and 0.09-0.24 in float32 at N=1,000,000 from iteration 6 on (in float64
 within 0.003 of the exact count from iteration 12), but little or nothing at N=200,000, where a component still moves.
-Even skipping exactly the pairs no row needs, at no cost for the test, one float64 pass took 0.318 -> 0.252 s (1.26x;
-float32 0.164 -> 0.094 s, 1.74x): the features, the softmax and the skip's own operations stay, so float64 stays near 6x.
+Even skipping exactly the pairs no row needs, at no cost for the test, one float64 pass took 0.369 -> 0.292 s (1.26x;
+float32 0.165 -> 0.105 s, 1.58x): the features, the softmax and the skip's own operations stay, so float64 stays at 5-6x.
 
 At the teaching size one iteration takes well under a millisecond, so a busy machine's noise is as large as the
 difference: the small rows interleave the two libraries' fits and keep the best of many (`--repeat`, default 30).
@@ -105,11 +105,12 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from mlenb.em import GaussianMixture, ConvergenceWarning
 
-def initial(X, K, seed=0):
-    "Shared initial parameters: K random points as means, equal weights, the data's precision for every component."
+def initial(X, K, seed=0, covariance_type='full'):
+    "Shared initial parameters: K random points as means, equal weights, the data's precision for every component (its diagonal for 'diag')."
     rng = np.random.default_rng(seed)
     means = X[rng.choice(len(X), K, replace=False)]
     P = np.linalg.inv(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
+    if covariance_type == 'diag': P = P.diagonal().copy()
     return dict(weights_init=np.full(K, 1 / K), means_init=means, precisions_init=np.repeat(P[None], K, 0))
 
 def interleaved(makes, Xs, repeat):
@@ -155,8 +156,7 @@ def per_iter(make, X, a, b, repeat):
 def run(N, D, K, dtype, device, a, b, repeat, seed=0, ct='full'):
     X, _ = make_blobs(N, D, centers=K, random_state=seed)
     X = X.astype(np.float32 if dtype == torch.float32 else np.float64)
-    init = initial(X.astype(np.float64), K, seed)
-    if ct == 'diag': init['precisions_init'] = np.ascontiguousarray(init['precisions_init'].diagonal(axis1=1, axis2=2)) * 1.   # the same start, diagonal
+    init = initial(X.astype(np.float64), K, seed, ct)
     Xt = torch.as_tensor(X, device=device)
     mine = lambda n: GaussianMixture(K, covariance_type=ct, tol=0, max_iter=n, dtype=dtype, device=device, progress=False, **init)
     theirs = lambda n: SkGaussianMixture(K, covariance_type=ct, tol=0, max_iter=n, **init)
