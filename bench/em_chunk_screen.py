@@ -2,8 +2,8 @@
 
 A component whose logit is sure to lie more than the E-step's floor (80 nats in float32, 700 in float64) below every
 row's largest in a chunk gets the floor's responsibility whatever its exact value, so its two products over that chunk
-(logits and statistics) could be skipped and its floored share added from one matrix-vector product. No such skip is
-built: this script measures what it could gain. It fits `bench/em_vs_sklearn.py --diag`'s case (same data, same start)
+(logits and statistics) could be skipped and its floored share added from one matrix-vector product. This script
+measured what such a skip could gain before it was built (the E-step's screen, `mlenb.em.steps._Screen`). It fits `bench/em_vs_sklearn.py --diag`'s case (same data, same start)
 for `--iters` iterations, then, for chunks of the E-step's size taken in several row orders, counts the pairs kept
 
 - exactly: some row's logit lies within the floor of its largest (the most any per-chunk skip can drop);
@@ -67,7 +67,8 @@ rows, an index_add) stay. So even a free, exact test leaves float64 at 5-6x scik
 float32 would pass 10x (15-16x per pass, before the collapsed component's direct form). To build it: order the rows
 once by their best component (an argsort and one copy of the cached rows), keep each chunk's margins and largest
 feature norm from its last full step, let a chunk that fails the test take every product and renew them, and add the
-skipped pairs' floored share by one product per chunk. Not built (issue 17).
+skipped pairs' floored share by one product per chunk. Built so since (`_Screen`, 2026-12-07): what it reads is in
+`em_vs_sklearn.py`'s docstring.
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from ..core import progress, Snapshot, Trace, _freeze
 from .covariance import COVARIANCES, _features_t
 from .stats import CollapseError, GMMParams, GMMStats
-from .steps import gmm_e_step, gmm_m_step, _m_step, gmm_natural_params, _logits_fn, _to, _trace_precision, _EXP_FLOOR
+from .steps import gmm_e_step, gmm_m_step, _m_step, gmm_natural_params, _logits_fn, _rounding_bounds, _to, _trace_precision, _Screen, _DIRECT_ABOVE, _EXP_FLOOR
 from .missing import gmm_e_step_missing
 from .workers import _Workers
 from .sources import _as_data, _Batches, _check_range, _check_sample_weight, _is_batches, _Memory, _Missing, _refuse_nan, _tensor_in
@@ -119,7 +119,7 @@ def _reset_state(self:GaussianMixture):
     R = self._params.weights.shape[0]
     nan = torch.full((R,), math.nan, dtype=self._master, device=self._device)
     self._H = gmm_natural_params(self._params, self.covariance_type)
-    self._ll, self._elbo, self._stats, self._resp, self._pending, self._exact = nan, nan.clone(), None, None, None, None
+    self._ll, self._elbo, self._stats, self._resp, self._pending, self._exact, self._screen = nan, nan.clone(), None, None, None, None, None
     self._step, self._best, self._phase, self.trace_, self._t0, self._held, self._stride = 0, 0, None, _Trace(), time.perf_counter(), [], 1
 
 # %% ../../nbs/02i_em_fit.ipynb #3080575b
@@ -155,6 +155,22 @@ def reduce_stats(self:GaussianMixture, stats:GMMStats)->GMMStats:
     comm = getattr(self, '_comm', None)
     return stats if comm is None or not comm.on else stats.unflat(comm.sum(stats.flat()))
 
+# %% ../../nbs/02i_em_fit.ipynb #adec884a
+@patch
+def _screen_plan(self:GaussianMixture, p:GMMParams, H:Tensor, src, size:int, keep:bool, exact:Tensor|None)->_Screen|None:
+    "This pass's `_Screen` of products to skip; None where it does not apply: several restarts, responsibilities kept, data not cached in memory, few chunks, not the CPU, or one that skipped under a tenth of the products for 4 passes in a row (it costs more than it saves)."
+    n = -(-src.n // size)
+    if (keep or p.weights.shape[0] > 1 or n < _Screen.min_chunks or self._device.type not in _Screen.devices
+        or not isinstance(src, _Memory) or src.phi is None and src.xT is None): return None
+    s = self._screen
+    if s is None or s.source is not src:   # margins and row order belong to one source's rows
+        s = self._screen = _Screen(n, self.n_components, src.d, self.dtype, self._device); s.source = src
+    if s.idle >= 4: return None
+    err = _rounding_bounds(p, self.covariance_type, src.r2, torch.finfo(self.dtype).eps, src.r2d)[0].double()
+    special = err > _DIRECT_ABOVE if exact is None else (err > _DIRECT_ABOVE) | exact[0]
+    s.plan(H[0].double(), err, special)
+    return s
+
 # %% ../../nbs/02i_em_fit.ipynb #50f3df96
 @patch
 def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exact:Tensor|None=None)->tuple[GMMStats, Tensor|None, float]:
@@ -167,7 +183,10 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
     if exact is not None and exact.any():
         r, k = exact.nonzero().unbind(1)
         ex = (r, k, lambda PT: _features_t(PT[1:1 + src.d].to(self._master), self.covariance_type))
-    return (*gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits, ex), rounding)
+    screen = self._screen_plan(p, H, src, size, keep, exact)
+    out = gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits, ex, screen)
+    if screen is not None and not screen.ordered: src.reorder(screen.order())   # after the first pass: rows by best component
+    return (*out, rounding)
 
 # %% ../../nbs/02i_em_fit.ipynb #128
 @patch
@@ -377,7 +396,7 @@ def _finish(self:GaussianMixture, conv, n_iter, lbs, lb, stopped):
     "Keep the best restart and set scikit-learn's summary attributes."
     best = self._best
     self._keep(best)
-    self._src = self._resp = None   # the data, their features and responsibilities go: only the trace keeps what the panel shows
+    self._src = self._resp = self._screen = None   # the data, their features and responsibilities go: only the trace keeps what the panel shows
     self.converged_, self.n_iter_, self.lower_bounds_ = bool(conv[best]), n_iter[best], lbs[best]
     self.lower_bound_ = lbs[best][-1] if lbs[best] else lb
     if not self.converged_ and self.max_iter > 0 and not stopped:

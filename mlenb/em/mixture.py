@@ -166,7 +166,7 @@ def __repr__(self:GaussianMixture):
 
 # %% ../../nbs/02h_em_mixture.ipynb #9b3f633f
 @patch
-def __getstate__(self:GaussianMixture): return {k: None if k in ('_src', '_resp') else v for k, v in self.__dict__.items() if k != '_comm'}  # pickles carry no data
+def __getstate__(self:GaussianMixture): return {k: None if k in ('_src', '_resp', '_screen') else v for k, v in self.__dict__.items() if k != '_comm'}  # pickles carry no data
 
 # %% ../../nbs/02h_em_mixture.ipynb #104
 @patch

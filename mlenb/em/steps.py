@@ -120,12 +120,14 @@ def gmm_natural_params(
 _EXP_FLOOR = {torch.float64: -700., torch.float32: -80., torch.float16: -9., torch.bfloat16: -80.}
 _LOG2_E = 1 / math.log(2)   # exp(u) = 2 ** (u log2 e)
 
-def _e_chunk(H:Tensor, PT:Tensor, logits=None)->tuple[Tensor, Tensor]:
-    "Responsibilities (R, K, c) and log-likelihoods (R, c) of one chunk of transposed features."
+def _e_chunk(H:Tensor, PT:Tensor, logits=None, top:Tensor|None=None)->tuple[Tensor, Tensor]:
+    "Responsibilities (R, K, c) and log-likelihoods (R, c) of one chunk of transposed features; `top` (R, K), if given, gets each component's largest logit less its row's largest."
     R, K, F = H.shape
     L = (H.reshape(R * K, F) @ PT).view(R, K, -1) if logits is None else logits(PT)
     m = L.amax(1, keepdim=True)
-    L.sub_(m).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()   # floored: no subnormals, they are slow and below rounding anyway
+    L.sub_(m)
+    if top is not None: torch.amax(L, -1, out=top)   # 0 where the component is some row's best
+    L.clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()   # floored: no subnormals, they are slow and below rounding anyway
     s = L.sum(1, keepdim=True)
     L.div_(s)
     return L, s.log_().add_(m).squeeze(1)
@@ -153,18 +155,27 @@ def gmm_e_step(
     acc_dtype:torch.dtype=torch.float64, # dtype the statistics accumulate in
     logits=None,                  # optional function features -> (R, K, c) logits, instead of `H @ features`
     exact:tuple|None=None,        # (restarts, components, f): those rows of the table from float64 features f(features), no float32 rounding
+    screen=None,                  # a `_Screen` planned for this pass (one restart): per chunk, every product or only the kept components'
 )->tuple[GMMStats, Tensor|None]:
     "Expected sufficient statistics (and optionally responsibilities) of the data in `chunks` under `H`."
     R, K, F = H.shape
     table = ll = wsum = ex = None
     rows, kept, add = 0, [], lambda a, b: b if a is None else a + b   # sums start from the first chunk: no zeros to add to
-    for PT, w in chunks:
-        resp, lse = _e_chunk(H, PT, logits)
+    for i, (PT, w) in enumerate(chunks):
+        S = None if screen is None else screen.kept[i]
+        if S is not None: resp, lse = _e_chunk_kept(H[0], PT, S, screen.floored)   # (1, m + 1, c): the kept components, then the floored one
+        else:
+            top = None if screen is None else PT.new_empty(R, K)
+            resp, lse = _e_chunk(H, PT, logits, top)
+            if top is not None: screen.record(i, top[0], PT, resp[0])
         if keep_resp: kept.append(resp if w is None else resp.clone())   # unweighted, resp is not changed below
         if w is None: ll = add(ll, _to(lse.sum(1), acc_dtype)); rows += PT.shape[1]
         else: ll = add(ll, _to(lse @ w, acc_dtype)); wsum = add(wsum, _to(w.sum(), acc_dtype)); resp.mul_(w)
-        table = add(table, _to(resp.view(R * K, -1) @ PT.T, acc_dtype))
-        if exact is not None: ex = add(ex, _exact_rows(resp[exact[0], exact[1]], PT, exact[2], acc_dtype))
+        P = resp.view(-1, PT.shape[1]) @ PT.T
+        table = add(table, _to(P if S is None else screen.spread(S, P), acc_dtype))
+        if exact is None: continue
+        if S is None: ex = add(ex, _exact_rows(resp[exact[0], exact[1]], PT, exact[2], acc_dtype))
+        elif ex is None: ex = table.new_zeros(len(exact[0]), F)   # floored here (a full pass takes them): nothing above the floor, as `_exact_rows` would find
     if table is None: table, ll = torch.zeros(R * K, F, dtype=acc_dtype, device=H.device), torch.zeros(R, dtype=acc_dtype, device=H.device)
     if ex is not None: table.view(R, K, F)[exact[0], exact[1]] = ex
     weight = torch.scalar_tensor(rows, dtype=acc_dtype, device=H.device) if wsum is None else wsum + rows
@@ -255,3 +266,79 @@ def _logits_fn(
         elif len(cols): L[fi[:, None], cols] = direct(PT.index_select(1, cols))[0]         # ... nor every row: only those it may hold
         return L.view(R, K, -1)
     return logits, near
+
+# %% ../../nbs/02c_em_steps.ipynb #4fd9ac28
+def _e_chunk_kept(
+    H:Tensor,        # (K, F) natural parameters of one restart
+    PT:Tensor,       # (F, c) features
+    kept:Tensor,     # (m,) the components whose logits to take: every other one is sure to be floored
+    floored:Tensor,  # the E-step's floored exponential, as `_e_chunk` computes it
+)->tuple[Tensor, Tensor]: # responsibilities (1, m + 1, c), the last row each floored component's; log-likelihoods (1, c)
+    "`_e_chunk` of one restart over the components `kept`, the others at the floor without their products."
+    m = len(kept)
+    L = PT.new_empty(m + 1, PT.shape[1])
+    torch.mm(H.index_select(0, kept), PT, out=L[:m])
+    top = L[:m].amax(0, keepdim=True)
+    L[:m].sub_(top).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()
+    L[m] = floored
+    s = L[:m].sum(0, keepdim=True).add_(floored * (H.shape[0] - m))
+    L.div_(s)
+    return L[None], s.log_().add_(top)
+
+# %% ../../nbs/02c_em_steps.ipynb #faf0d2ca
+class _Screen:
+    "Which (chunk, component) products an E-step of one restart may skip: those the chunk's last full margins, widened by how far H moved since, put below the floor."
+    min_chunks = 8   # fewer chunks: no screen (tests lower it)
+    devices = ('cpu',)   # measured there; on accelerators the chunks are large and a pass is bound by launches, not products (not measured)
+    def __init__(self, n_chunks:int, K:int, d:int, dtype:torch.dtype, device):
+        self.n, self.K, self.d, self.floor = n_chunks, K, d, -_EXP_FLOOR[dtype]
+        self.floored = torch.full((1,), -math.inf, dtype=dtype, device=device).clamp_min_(-self.floor).mul_(_LOG2_E).exp2_()
+        self.margin = torch.full((n_chunks, K), -math.inf, dtype=torch.float64, device=device)   # -inf: not taken yet
+        self.best = torch.zeros(n_chunks, K, dtype=torch.bool, device=device)   # components that were some row's best
+        self.norm = torch.zeros(n_chunks, 3, dtype=torch.float64, device=device)   # largest norms over the chunk of the features' blocks: 1, x, second moments
+        self.needed = torch.zeros(n_chunks, dtype=torch.long, device=device)    # components within the floor when the margins were taken
+        self.excess = torch.zeros(n_chunks, dtype=torch.long, device=device)    # products taken since beyond those: what stale margins cost
+        self.ver, self.Hs, self.normed = torch.zeros(n_chunks, dtype=torch.long, device=device), [], [False] * n_chunks
+        self.ordered, self.bests, self.kept, self.skipped, self.idle = False, [], [None] * n_chunks, 0., 0
+        self.source = None   # the data source whose rows these are (set by the fit)
+
+    def plan(self, H:Tensor, err:Tensor, special:Tensor):
+        "Plan a pass at natural parameters H (K, F) whose logits are off by at most `err` (K,); components in `special` (direct form, float64 rows) only by full chunks."
+        if len(self.Hs) > 8:   # forget parameters no chunk's margins refer to
+            used = self.ver.unique()
+            self.Hs, self.ver = [self.Hs[j] for j in used.tolist()], torch.searchsorted(used, self.ver)
+        if not (self.Hs and torch.equal(self.Hs[-1], H)): self.Hs.append(H)
+        self.err = err + err.masked_fill(special, 0).amax()   # a logit less its row's largest: both rounded
+        dH = torch.stack([self.blocks(H - h, 1) for h in self.Hs])[self.ver]   # (n, K, 3): how far each component moved since the chunk's margins
+        shift = (dH * self.norm[:, None]).sum(-1)   # (n, K): bounds on how far its logits moved over the chunk
+        move = shift + shift.masked_fill(~self.best, 0).amax(1, keepdim=True)
+        kept = ~(self.margin - move - self.err > self.floor + 1)   # one nat to spare; NaN keeps
+        self.excess += (kept.sum(1) - self.needed).clamp_min_(0)
+        full = (kept & special).any(1) | kept.all(1) | (self.excess >= self.K) | (not self.ordered)   # renewed once stale margins cost a full pass
+        ks = kept[~full]
+        parts = iter(torch.split(ks.nonzero()[:, 1], ks.sum(1).tolist()))
+        self.kept = [None if f else next(parts) for f in full.tolist()]
+        self.skipped = float((~ks).sum()) / (self.n * self.K)
+        self.idle = self.idle + 1 if self.ordered and self.skipped < 0.1 else 0   # passes in a row that skipped under a tenth
+
+    def record(self, i:int, top:Tensor, PT:Tensor, resp:Tensor):
+        "Chunk i's margins from its full pass: `top` (K,) each component's largest logit less its row's largest; `resp` (K, c) orders the rows on the first pass."
+        self.margin[i], self.best[i], self.ver[i] = -top.double() - self.err, top == 0, len(self.Hs) - 1
+        self.needed[i], self.excess[i] = (self.margin[i] <= self.floor + 1).sum(), 0
+        if not self.normed[i]: self.norm[i], self.normed[i] = self.blocks(PT, 0).amax(0), True
+        if not self.ordered: self.bests.append(resp.argmax(0))
+
+    def blocks(self, A:Tensor, dim:int)->Tensor:
+        "Norms of A's blocks along `dim` (the features': 1, x, second moments), stacked last."
+        return torch.stack([torch.linalg.vector_norm(a, dim=dim) for a in A.split([1, self.d, A.shape[dim] - 1 - self.d], dim)], -1)
+
+    def order(self)->Tensor:
+        "The rows by their best component on the first pass (stable); every chunk's margins are then taken afresh."
+        o = torch.cat(self.bests).argsort(stable=True)
+        self.ordered, self.bests, self.normed = True, [], [False] * self.n
+        self.margin.fill_(-math.inf)
+        return o
+
+    def spread(self, S:Tensor, P:Tensor)->Tensor:
+        "A chunk's table (K, F) from a kept pass's product P (m + 1, F): rows S from P[:-1], the floored row P[-1] everywhere else."
+        return P[-1:].repeat(self.K, 1).index_copy_(0, S, P[:-1])
