@@ -4,7 +4,8 @@ Each test fits with small chunks (so the screen applies), then takes the same E-
 the same rows, with the screen and without it. Only the kept products' rounding differs: their logits may round
 differently (at most the pass's rounding bound b per logit, so a responsibility by a factor e^(2b)) and the sums
 are taken in another grouping (c eps per chunk of c rows). So each entry of the table may differ by at most
-(2 (e^(2b) - 1) + 2 c eps) times its scale: n_k, sqrt(n_k sum r x^2) or sum r x^2 (sum |r x| <= sqrt(n_k sum r x^2))."""
+(2 (e^(2b) - 1) + 2 c eps) times its scale: n_k for the counts, sqrt(n_k M_k) for the first moments and M_k for the
+second, M_k the component's largest second moment (sum |r x_i| <= sqrt(n_k sum r x_i^2) <= sqrt(n_k M_k))."""
 import math, warnings
 
 import numpy as np
@@ -50,8 +51,8 @@ def assert_same_stats(gm):
     finally: _Screen.min_chunks = keep
     B, d = B.table[0], gm._src.d
     n, s1, s2 = B[:, :1], B[:, 1:1 + d], B[:, 1 + d:]
-    scale = torch.cat([n, (n * s2[:, :d]).sqrt().expand_as(s1) if s2.shape[1] != d else (n * s2).sqrt(), s2], 1) if gm.covariance_type == 'diag' else None
-    if scale is None: scale = torch.cat([n, (n * s2.abs().amax(1, keepdim=True)).sqrt().expand_as(s1), s2.abs().amax(1, keepdim=True).expand_as(s2)], 1)
+    top = s2.abs().amax(1, keepdim=True)   # each second moment, and every sum r x_i^2, is at most the largest: |sum r x_i x_j| <= sqrt(sum r x_i^2 sum r x_j^2)
+    scale = torch.cat([n, (n * top).sqrt().expand_as(s1), top.expand_as(s2)], 1)
     tol = 2 * math.expm1(2 * max(b, 0.)) + 2 * CHUNK * torch.finfo(gm.dtype).eps
     assert ((A - B).abs() <= tol * scale + 1e-300).all(), float(((A - B).abs() / scale).max())
 
