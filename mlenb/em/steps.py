@@ -288,7 +288,7 @@ def _e_chunk_kept(
 # %% ../../nbs/02c_em_steps.ipynb #faf0d2ca
 class _Screen:
     "Which (chunk, component) products an E-step of one restart may skip: those the chunk's last full margins, widened by how far H moved since, put below the floor."
-    min_chunks = 8   # fewer chunks: no screen (tests lower it)
+    min_chunks = 8   # fewer chunks: no screen (tests raise it to take the full pass alongside)
     devices = ('cpu',)   # measured there; on accelerators the chunks are large and a pass is bound by launches, not products (not measured)
     def __init__(self, n_chunks:int, K:int, d:int, dtype:torch.dtype, device):
         self.n, self.K, self.d, self.floor = n_chunks, K, d, -_EXP_FLOOR[dtype]
