@@ -275,21 +275,21 @@ def _e_chunk_kept(
     floored:Tensor,  # the E-step's floored exponential, as `_e_chunk` computes it
 )->tuple[Tensor, Tensor]: # responsibilities (1, m + 1, c), the last row each floored component's; log-likelihoods (1, c)
     "`_e_chunk` of one restart over the components `kept`, the others at the floor without their products."
-    m = len(kept)
-    L = PT.new_empty(m + 1, PT.shape[1])
-    torch.mm(H.index_select(0, kept), PT, out=L[:m])
-    top = L[:m].amax(0, keepdim=True)
-    L[:m].sub_(top).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()
-    L[m] = floored
-    s = L[:m].sum(0, keepdim=True).add_(floored * (H.shape[0] - m))
+    j = len(kept)   # the floored row's index
+    L = PT.new_empty(j + 1, PT.shape[1])
+    torch.mm(H.index_select(0, kept), PT, out=L[:j])
+    m = L[:j].amax(0, keepdim=True)   # each row's largest logit: a kept component's
+    L[:j].sub_(m).clamp_min_(_EXP_FLOOR[L.dtype]).mul_(_LOG2_E).exp2_()
+    L[j] = floored
+    s = L[:j].sum(0, keepdim=True).add_(floored * (H.shape[0] - j))
     L.div_(s)
-    return L[None], s.log_().add_(top)
+    return L[None], s.log_().add_(m)
 
 # %% ../../nbs/02c_em_steps.ipynb #faf0d2ca
 class _Screen:
     "Which (chunk, component) products an E-step of one restart may skip: those the chunk's last full margins, widened by how far H moved since, put below the floor."
     min_chunks = 8   # fewer chunks: no screen (tests raise it to take the full pass alongside)
-    devices = ('cpu',)   # measured there; on accelerators the chunks are large and a pass is bound by launches, not products (not measured)
+    devices = ('cpu',)   # the only device it was measured on; elsewhere off until a run there shows it pays
     def __init__(self, n_chunks:int, K:int, d:int, dtype:torch.dtype, device):
         self.n, self.K, self.d, self.floor = n_chunks, K, d, -_EXP_FLOOR[dtype]
         self.floored = torch.full((1,), -math.inf, dtype=dtype, device=device).clamp_min_(-self.floor).mul_(_LOG2_E).exp2_()
