@@ -157,8 +157,8 @@ def reduce_stats(self:GaussianMixture, stats:GMMStats)->GMMStats:
 
 # %% ../../nbs/02i_em_fit.ipynb #adec884a
 @patch
-def _screen_plan(self:GaussianMixture, p:GMMParams, H:Tensor, src, size:int, keep:bool, exact:Tensor|None)->_Screen|None:
-    "This pass's `_Screen` of products to skip; None where it does not apply: several restarts, responsibilities kept, data not cached in memory, few chunks, not the CPU, or one that skipped under a tenth of the products for 4 passes in a row (it costs more than it saves)."
+def _screen_plan(self:GaussianMixture, p:GMMParams, H:Tensor, src, size:int, keep:bool, exact:Tensor|None, scaled:bool=True)->_Screen|None:
+    "This pass's `_Screen` of products to skip (with `scaled`, also those the last statistics put below rounding); None where it does not apply: several restarts, responsibilities kept, data not cached in memory, few chunks, not the CPU, or one that skipped under a quarter of the products and solved no chunk for 4 passes in a row (it costs more than it saves)."
     n = -(-src.n // size)
     if (keep or p.weights.shape[0] > 1 or n < _Screen.min_chunks or self._device.type not in _Screen.devices
         or not isinstance(src, _Memory) or src.phi is None and src.xT is None): return None
@@ -168,7 +168,8 @@ def _screen_plan(self:GaussianMixture, p:GMMParams, H:Tensor, src, size:int, kee
     if s.idle >= 4: return None
     err = _rounding_bounds(p, self.covariance_type, src.r2, torch.finfo(self.dtype).eps, src.r2d)[0].double()
     special = err > _DIRECT_ABOVE if exact is None else (err > _DIRECT_ABOVE) | exact[0]
-    s.plan(H[0].double(), err, special)
+    last = self._stats if scaled and self._stats is not None and self._stats.table.shape[0] == 1 else None
+    s.plan(H[0].double(), err, special, None if last is None else s.scales(last.table[0]))
     return s
 
 # %% ../../nbs/02i_em_fit.ipynb #50f3df96
@@ -184,8 +185,11 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
         r, k = exact.nonzero().unbind(1)
         ex = (r, k, lambda PT: _features_t(PT[1:1 + src.d].to(self._master), self.covariance_type))
     screen = self._screen_plan(p, H, src, size, keep, exact)
-    out = gmm_e_step(_to(H, self.dtype), src.chunks(size), src.d, keep, self._master, logits, ex, screen)
-    if screen is not None and not screen.ordered: src.reorder(screen.order())   # after the first pass: rows by best component
+    out = gmm_e_step(_to(H, self.dtype), (src.chunks(size) if screen is None else src.chunks(size, screen.solved)), src.d, keep, self._master, logits, ex, screen)
+    if screen is not None and not screen.certify(out[0].table[0]):   # a component shrank too far: skip only what the floor allows
+        screen = self._screen_plan(p, H, src, size, keep, exact, scaled=False)
+        out = gmm_e_step(_to(H, self.dtype), src.chunks(size, screen.solved), src.d, keep, self._master, logits, ex, screen)
+    if screen is not None and screen.due(): src.reorder(screen.order())   # after the first pass, then when it pays: rows by best component
     return (*out, rounding)
 
 # %% ../../nbs/02i_em_fit.ipynb #128

@@ -163,11 +163,20 @@ def gmm_e_step(
     rows, kept, add = 0, [], lambda a, b: b if a is None else a + b   # sums start from the first chunk: no zeros to add to
     for i, (PT, w) in enumerate(chunks):
         S = None if screen is None else screen.kept[i]
+        if PT is None:   # solved by the screen: what `_e_chunk_kept` gives for one kept component, from the chunk's sums
+            t, s = screen.sums[i], 1 + screen.floored.double() * (K - 1)
+            ll = add(ll, (H[0, S[0]].double() @ t + t[0] * s.log()).to(acc_dtype))
+            if w is None: rows += screen.count[i]
+            else: wsum = add(wsum, t[:1].sum().to(acc_dtype))
+            table = add(table, screen.spread(S, torch.stack([t, t * screen.floored.double()]) / s).to(acc_dtype))
+            if exact is not None and ex is None: ex = table.new_zeros(len(exact[0]), F)
+            continue
         if S is not None: resp, lse = _e_chunk_kept(H[0], PT, S, screen.floored)   # (1, m + 1, c): the kept components, then the floored one
         else:
             top = None if screen is None else PT.new_empty(R, K)
             resp, lse = _e_chunk(H, PT, logits, top)
-            if top is not None: screen.record(i, top[0], PT, resp[0])
+            if top is not None: screen.record(i, top[0], PT, w)
+        if screen is not None: screen.mark(i, resp[0], S)
         if keep_resp: kept.append(resp if w is None else resp.clone())   # unweighted, resp is not changed below
         if w is None: ll = add(ll, _to(lse.sum(1), acc_dtype)); rows += PT.shape[1]
         else: ll = add(ll, _to(lse @ w, acc_dtype)); wsum = add(wsum, _to(w.sum(), acc_dtype)); resp.mul_(w)
@@ -287,23 +296,34 @@ def _e_chunk_kept(
 
 # %% ../../nbs/02c_em_steps.ipynb #faf0d2ca
 class _Screen:
-    "Which (chunk, component) products an E-step of one restart may skip: those the chunk's last full margins, widened by how far H moved since, put below the floor."
+    "Which (chunk, component) products an E-step of one restart may skip: those the chunk's last full margins, widened by how far H moved since, put below the floor or below rounding; a chunk left one component is solved from its sums."
     min_chunks = 8   # fewer chunks: no screen (tests raise it to take the full pass alongside)
     devices = ('cpu',)   # the only device it was measured on; elsewhere off until a run there shows it pays
+    slack = 7.   # nats: a component's statistics may shrink e^7-fold in one step before the skipped share can pass rounding (the pass is then taken again without it)
     def __init__(self, n_chunks:int, K:int, d:int, dtype:torch.dtype, device):
-        self.n, self.K, self.d, self.floor = n_chunks, K, d, -_EXP_FLOOR[dtype]
+        self.n, self.K, self.d, self.floor, self.eps = n_chunks, K, d, -_EXP_FLOOR[dtype], torch.finfo(dtype).eps
         self.floored = torch.full((1,), -math.inf, dtype=dtype, device=device).clamp_min_(-self.floor).mul_(_LOG2_E).exp2_()
         self.margin = torch.full((n_chunks, K), -math.inf, dtype=torch.float64, device=device)   # -inf: not taken yet
         self.best = torch.zeros(n_chunks, K, dtype=torch.bool, device=device)   # components that were some row's best
         self.norm = torch.zeros(n_chunks, 3, dtype=torch.float64, device=device)   # largest norms over the chunk of the features' blocks: 1, x, second moments
-        self.needed = torch.zeros(n_chunks, dtype=torch.long, device=device)    # components within the floor when the margins were taken
+        self.sums = None   # (n, F) each chunk's weighted features summed: a solved chunk's statistics
+        self.count = [0] * n_chunks   # rows per chunk
+        self.needed = torch.zeros(n_chunks, dtype=torch.long, device=device)    # components within the threshold when the margins were taken
         self.excess = torch.zeros(n_chunks, dtype=torch.long, device=device)    # products taken since beyond those: what stale margins cost
+        self.tally = torch.zeros(n_chunks, K, dtype=torch.long, device=device)  # rows per chunk and best component that no other component comes near: what ordering could solve
         self.ver, self.Hs, self.normed = torch.zeros(n_chunks, dtype=torch.long, device=device), [], [False] * n_chunks
-        self.ordered, self.bests, self.kept, self.skipped, self.idle = False, [], [None] * n_chunks, 0., 0
+        self.ordered, self.kept, self.solved, self.skipped, self.idle, self.regret = False, [None] * n_chunks, [False] * n_chunks, 0., 0, 0.
+        self.rows = [None] * n_chunks   # per chunk (each row's best component, whether it is alone within the threshold): the next order's key
+        self.thr = torch.full((n_chunks, K), self.floor + 1., dtype=torch.float64, device=device)
         self.source = None   # the data source whose rows these are (set by the fit)
 
-    def plan(self, H:Tensor, err:Tensor, special:Tensor):
-        "Plan a pass at natural parameters H (K, F) whose logits are off by at most `err` (K,); components in `special` (direct form, float64 rows) only by full chunks."
+    def scales(self, table:Tensor)->Tensor:
+        "Each component's rounding scale (K, 3) in `table` (K, F): n_k for the counts, sqrt(n_k M_k) for the first moments, M_k (its largest second moment) for the second."
+        n, M = table[:, 0].double(), table[:, 1 + self.d:].double().abs().amax(1)
+        return torch.stack([n, (n * M).sqrt(), M], -1)
+
+    def plan(self, H:Tensor, err:Tensor, special:Tensor, scale:Tensor|None=None):
+        "Plan a pass at natural parameters H (K, F) whose logits are off by at most `err` (K,); components in `special` (direct form, float64 rows) only by full chunks; with the last pass's `scale` (K, 3) also skip what stays below rounding."
         if len(self.Hs) > 8:   # forget parameters no chunk's margins refer to
             used = self.ver.unique()
             self.Hs, self.ver = [self.Hs[j] for j in used.tolist()], torch.searchsorted(used, self.ver)
@@ -311,32 +331,71 @@ class _Screen:
         self.err = err + err.masked_fill(special, 0).amax()   # a logit less its row's largest: both rounded
         dH = torch.stack([self.blocks(H - h, 1) for h in self.Hs])[self.ver]   # (n, K, 3): how far each component moved since the chunk's margins
         shift = (dH * self.norm[:, None]).sum(-1)   # (n, K): bounds on how far its logits moved over the chunk
-        move = shift + shift.masked_fill(~self.best, 0).amax(1, keepdim=True)
-        kept = ~(self.margin - move - self.err > self.floor + 1)   # one nat to spare; NaN keeps
-        self.excess += (kept.sum(1) - self.needed).clamp_min_(0)
+        gap = self.margin - shift - shift.masked_fill(~self.best, 0).amax(1, keepdim=True) - self.err   # each row's largest logit less this one's, at least
+        self.thr.fill_(self.floor + 1)   # one nat to spare
+        share = None
+        if scale is not None and self.sums is not None:   # a skipped pair's share of a block is at most W_c e^-gap |block|_c: all of them together within eps of its scale
+            share = self.sums[:, :1, None] * self.norm[:, None]   # (n, 1, 3)
+            torch.minimum(self.thr, (share * self.n / (self.eps * scale)).log_().amax(-1).add_(self.slack).clamp_min_(1), out=self.thr)   # at least a nat: every row's best stays kept
+        kept = ~(gap > self.thr)   # NaN keeps
+        below = ~kept & (gap <= self.floor + 1)   # skipped short of the floor: the full pass would give them a little
+        self.bound = None if share is None else (share * torch.exp(-gap)[..., None]).where(below[..., None], 0).sum(0)   # (K, 3)
+        self.lift = float(torch.exp(-gap).where(below, 0).sum(1).max()) if share is not None else 0.   # the kept ones' relative error
+        m = kept.sum(1)
+        self.excess += torch.where(self.needed == 1, (m > 1) * self.K, m - self.needed).clamp_min_(0)   # one that fresh margins would solve pays a whole pass each time it is not
         full = (kept & special).any(1) | kept.all(1) | (self.excess >= self.K) | (not self.ordered)   # renewed once stale margins cost a full pass
         ks = kept[~full]
         parts = iter(torch.split(ks.nonzero()[:, 1], ks.sum(1).tolist()))
         self.kept = [None if f else next(parts) for f in full.tolist()]
+        solved = ~full & (kept.sum(1) == 1) & (self.sums is not None)   # every row's one component: its sums stand for the rows
+        self.tally[solved] = kept[solved].long() * torch.tensor(self.count, device=kept.device)[solved, None]
+        self.solved = solved.tolist()
         self.skipped = float((~ks).sum()) / (self.n * self.K)
-        self.idle = self.idle + 1 if self.ordered and self.skipped < 0.1 else 0   # passes in a row that skipped under a tenth
+        self.idle = self.idle + 1 if self.ordered and self.skipped < 0.25 and not solved.any() else 0   # passes in a row that skipped under a quarter and solved nothing
 
-    def record(self, i:int, top:Tensor, PT:Tensor, resp:Tensor):
-        "Chunk i's margins from its full pass: `top` (K,) each component's largest logit less its row's largest; `resp` (K, c) orders the rows on the first pass."
+    def certify(self, table:Tensor)->bool:
+        "Whether what this pass skipped short of the floor stays within rounding of the statistics it gave, (K, F); if not, take the pass again without `scale`."
+        return self.bound is None or bool((self.bound <= self.eps * self.scales(table)).all()) and self.lift <= self.eps
+
+    def record(self, i:int, top:Tensor, PT:Tensor, w:Tensor|None):
+        "Chunk i's margins from its full pass: `top` (K,) each component's largest logit less its row's largest; the chunk's norms and sums once per order."
         self.margin[i], self.best[i], self.ver[i] = -top.double() - self.err, top == 0, len(self.Hs) - 1
-        self.needed[i], self.excess[i] = (self.margin[i] <= self.floor + 1).sum(), 0
-        if not self.normed[i]: self.norm[i], self.normed[i] = self.blocks(PT, 0).amax(0), True
-        if not self.ordered: self.bests.append(resp.argmax(0))
+        self.needed[i], self.excess[i] = (self.margin[i] <= self.thr[i]).sum(), 0
+        if self.normed[i]: return
+        if self.sums is None: self.sums = self.margin.new_zeros(self.n, PT.shape[0])
+        self.norm[i], self.normed[i], self.count[i] = self.blocks(PT, 0).amax(0), True, PT.shape[1]
+        self.sums[i] = PT.sum(1, dtype=torch.float64) if w is None else PT.double() @ w.double()
+
+    def mark(self, i:int, resp:Tensor, S:Tensor|None):
+        "Chunk i's rows from unweighted responsibilities (K, c), or the kept ones' (m + 1, c): each one's best component, and whether every other is beyond its threshold."
+        r, thr = (resp, self.thr[i]) if S is None else (resp[:-1], self.thr[i, S])
+        top, j = r.max(0)
+        alone = (r >= top * torch.exp(-thr.clamp(max=self.floor - 1)).to(r.dtype)[:, None]).sum(0) == 1
+        best = j if S is None else S[j]
+        self.rows[i] = best, alone
+        self.tally[i] = torch.bincount(best[alone], minlength=self.K)
+
+    def due(self)->bool:
+        "Whether the rows are to be ordered afresh: after the first pass, then once the chunks a new order would solve, summed over passes, come to two passes (its cost: the copy and a full pass)."
+        if not self.ordered: return True
+        size = max(self.count)
+        gain = int((self.tally.sum(0) // size).sum()) - int((self.tally.amax(1) == torch.tensor(self.count, device=self.tally.device)).sum())
+        self.regret += max(gain, 0) / self.n
+        return self.regret >= 2
 
     def blocks(self, A:Tensor, dim:int)->Tensor:
         "Norms of A's blocks along `dim` (the features': 1, x, second moments), stacked last."
         return torch.stack([torch.linalg.vector_norm(a, dim=dim) for a in A.split([1, self.d, A.shape[dim] - 1 - self.d], dim)], -1)
 
     def order(self)->Tensor:
-        "The rows by their best component on the first pass (stable); every chunk's margins are then taken afresh."
-        o = torch.cat(self.bests).argsort(stable=True)
-        self.ordered, self.bests, self.normed = True, [], [False] * self.n
-        self.margin.fill_(-math.inf)
+        "The rows by best component, those no other comes near first (stable); every chunk's margins, norms and sums are then taken afresh."
+        for i, s in enumerate(self.solved):
+            if s: self.rows[i] = self.kept[i].expand(self.count[i]), torch.ones(self.count[i], dtype=torch.bool, device=self.margin.device)
+        best, alone = (torch.cat(t) for t in zip(*self.rows))
+        o = (best * 2 + ~alone).argsort(stable=True)
+        self.ordered, self.regret, self.normed, self.sums = True, 0., [False] * self.n, None
+        self.margin.fill_(-math.inf); self.tally.zero_()
+        self.solved = [False] * self.n
         return o
 
     def spread(self, S:Tensor, P:Tensor)->Tensor:
