@@ -184,11 +184,11 @@ def _pass(self:GaussianMixture, p:GMMParams, H:Tensor, src, keep:bool=False, exa
     if exact is not None and exact.any():
         r, k = exact.nonzero().unbind(1)
         ex = (r, k, lambda PT: _features_t(PT[1:1 + src.d].to(self._master), self.covariance_type))
+    run = lambda s: gmm_e_step(_to(H, self.dtype), src.chunks(size) if s is None else src.chunks(size, s.solved), src.d, keep, self._master, logits, ex, s)
     screen = self._screen_plan(p, H, src, size, keep, exact)
-    out = gmm_e_step(_to(H, self.dtype), (src.chunks(size) if screen is None else src.chunks(size, screen.solved)), src.d, keep, self._master, logits, ex, screen)
+    out = run(screen)
     if screen is not None and not screen.certify(out[0].table[0]):   # a component shrank too far: skip only what the floor allows
-        screen = self._screen_plan(p, H, src, size, keep, exact, scaled=False)
-        out = gmm_e_step(_to(H, self.dtype), src.chunks(size, screen.solved), src.d, keep, self._master, logits, ex, screen)
+        screen = self._screen_plan(p, H, src, size, keep, exact, scaled=False); out = run(screen)
     if screen is not None and screen.due(): src.reorder(screen.order())   # after the first pass, then when it pays: rows by best component
     return (*out, rounding)
 
