@@ -85,7 +85,7 @@ pass records its margins, and later passes skip the products those margins, wide
 constant, x, the second moments) moved times the chunk's largest norm of that block, put below the floor. The kept
 components' softmax runs over them alone (the floored ones add a constant), and their floored share comes from one
 product per chunk. A chunk renews its margins once stale margins have cost it a full pass of extra products (ski
-rental); a screen that skips under a quarter and solves no chunk for four passes in a row retires (a tenth before solved chunks); it is off for several restarts, kept
+rental); a screen whose fresh margins would skip under a quarter and solve no chunk for four passes in a row retires (one that skipped under a tenth, before solved chunks); it is off for several restarts, kept
 responsibilities, uncached or streamed data, missing entries and devices other than the CPU (not measured there).
 On the AMD machine, N=1,000,000, `gm.step()` one at a time (iterations 8-14, medians, screen on against
 `_Screen.min_chunks = 10**9` in the same process): float64 0.379 -> 0.275 s (1.38x), float32 0.286 -> 0.142 s (2.0x),

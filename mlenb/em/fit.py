@@ -158,7 +158,7 @@ def reduce_stats(self:GaussianMixture, stats:GMMStats)->GMMStats:
 # %% ../../nbs/02i_em_fit.ipynb #adec884a
 @patch
 def _screen_plan(self:GaussianMixture, p:GMMParams, H:Tensor, src, size:int, keep:bool, exact:Tensor|None, scaled:bool=True)->_Screen|None:
-    "This pass's `_Screen` of products to skip (with `scaled`, also those the last statistics put below rounding); None where it does not apply: several restarts, responsibilities kept, data not cached in memory, few chunks, not the CPU, or one that skipped under a quarter of the products and solved no chunk for 4 passes in a row (it costs more than it saves)."
+    "This pass's `_Screen` of products to skip (with `scaled`, also those the last statistics put below rounding); None where it does not apply: several restarts, responsibilities kept, data not cached in memory, few chunks, not the CPU, or one whose fresh margins would have skipped under a quarter of the products and solved no chunk for 4 passes in a row (it costs more than it saves)."
     n = -(-src.n // size)
     if (keep or p.weights.shape[0] > 1 or n < _Screen.min_chunks or self._device.type not in _Screen.devices
         or not isinstance(src, _Memory) or src.phi is None and src.xT is None): return None

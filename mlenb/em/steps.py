@@ -351,7 +351,8 @@ class _Screen:
         self.tally[solved] = kept[solved].long() * torch.tensor(self.count, device=kept.device)[solved, None]
         self.solved = solved.tolist()
         self.skipped = float((~ks).sum()) / (self.n * self.K)
-        self.idle = self.idle + 1 if self.ordered and self.skipped < 0.25 and not solved.any() else 0   # passes in a row that skipped under a quarter and solved nothing
+        fresh = 1 - float(self.needed.sum()) / (self.n * self.K)   # what fresh margins would skip: a pass just after ordering or renewing skips nothing, and says nothing
+        self.idle = self.idle + 1 if self.ordered and fresh < 0.25 and not bool((self.needed == 1).any()) else 0   # passes in a row where fresh margins would skip under a quarter and solve no chunk
 
     def certify(self, table:Tensor)->bool:
         "Whether what this pass skipped short of the floor stays within rounding of the statistics it gave, (K, F); if not, take the pass again without `scale`."
